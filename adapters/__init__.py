@@ -1,0 +1,1 @@
+"""Adapters: the database, the broker and the clients of other systems."""

@@ -1,0 +1,56 @@
+"""One database transaction, with follow-up work that runs only once it has committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Self
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.db.repositories import (
+    SqlAccountRepository,
+    SqlCustomerRepository,
+    SqlInboxRepository,
+    SqlInvoiceRepository,
+    SqlTimelineRepository,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class SqlUnitOfWork:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+        self._after_commit: list[Callable[[], None]] = []
+
+    def __enter__(self) -> Self:
+        self.session = self._session_factory()
+        self.inbox = SqlInboxRepository(self.session)
+        self.customers = SqlCustomerRepository(self.session)
+        self.invoices = SqlInvoiceRepository(self.session)
+        self.accounts = SqlAccountRepository(self.session)
+        self.timeline = SqlTimelineRepository(self.session)
+        self._after_commit = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.rollback()
+        self.session.close()
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self._after_commit.append(action)
+
+    def commit(self) -> None:
+        self.session.commit()
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            # Follow-ups are best effort: what they start is also found again by a sweep.
+            try:
+                action()
+            except Exception:
+                log.exception("follow_up_failed")
+
+    def rollback(self) -> None:
+        self._after_commit = []
+        self.session.rollback()

@@ -1,0 +1,181 @@
+"""Read the hold policy file (``HOLD_POLICY``, TOML or YAML), validate it once, build the domain policy.
+
+A wrong file stops the service at start with a sentence that names the line and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from domain.holds import HoldReason
+from domain.policy import DEFAULT_EFFECTS, DisputePolicy, HoldPolicy, NonPaymentPolicy, ReasonEffects
+
+
+class PolicyError(ValueError):
+    """The policy file is wrong; the message names the file, the line and the problem."""
+
+
+_NON_PAYMENT_KEYS = {
+    "failed_attempts",
+    "days_past_due",
+    "minimum_unpaid",
+    "grace_period_hours",
+    "on_uncollectible",
+}
+_EFFECT_KEYS = {"parks_provisioning", "blocks_changes"}
+_DISPUTE_KEYS = {"release_on"}
+_DISPUTE_STATUSES = {"won", "lost", "warning_closed"}
+
+
+def _line_of(text: str, section: str | None, key: str) -> int | None:
+    """The line where ``key`` is set (inside ``section`` when given), for error messages."""
+    current: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = re.match(r"^\[([^\]]+)\]", stripped)
+        if header:
+            current = header.group(1).strip()
+            if section is not None and current == f"{section}.{key}":
+                return number
+            continue
+        yaml_section = re.match(r"^([A-Za-z_][\w.]*)\s*:\s*$", line)
+        if yaml_section and not line.startswith((" ", "\t")):
+            current = yaml_section.group(1)
+            continue
+        if re.match(rf"^{re.escape(key)}\s*[=:]", stripped) and (
+            section is None or current in (section, None) or (current or "").startswith(section)
+        ):
+            return number
+    return None
+
+
+class _Reader:
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+
+    def fail(self, section: str | None, key: str, problem: str) -> PolicyError:
+        line = _line_of(self.text, section, key)
+        where = f"{self.path}, line {line}" if line else str(self.path)
+        name = f"{section}.{key}" if section else key
+        return PolicyError(f"Hold policy {where}: {name} {problem}")
+
+    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(None, key, "must be a table of settings.")
+        return value
+
+    def check_keys(self, section: str, data: dict[str, Any], allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                raise self.fail(section, key, f"is not a known setting (known: {', '.join(sorted(allowed))}).")
+
+    def integer(self, section: str, data: dict[str, Any], key: str, default: int, *, minimum: int = 0) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(section, key, f"must be a whole number, not {value!r}.")
+        if value < minimum:
+            raise self.fail(section, key, f"must be at least {minimum}.")
+        return value
+
+    def boolean(self, section: str, data: dict[str, Any], key: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(section, key, f"must be true or false, not {value!r}.")
+        return value
+
+
+def parse_policy(text: str, path: Path) -> HoldPolicy:
+    """Parse and validate policy text (TOML, or YAML for .yaml/.yml files)."""
+    try:
+        data = yaml.safe_load(text) or {} if path.suffix.lower() in {".yaml", ".yml"} else tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"Hold policy {path}: not valid TOML: {error}.") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise PolicyError(f"Hold policy {path}{where}: not valid YAML: {getattr(error, 'problem', error)}.") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"Hold policy {path}: the file must be a table of sections.")
+    reader = _Reader(path, text)
+    for key in data:
+        if key not in {"non_payment", "dispute", "reasons"}:
+            raise reader.fail(None, key, "is not a known section (known: dispute, non_payment, reasons).")
+
+    np = reader.table(data, "non_payment")
+    reader.check_keys("non_payment", np, _NON_PAYMENT_KEYS)
+    days = np.get("days_past_due", 15)
+    if days is False:
+        days_past_due: int | None = None
+    else:
+        days_past_due = reader.integer("non_payment", np, "days_past_due", 15)
+    raw_minimum = np.get("minimum_unpaid", "1.00")
+    if isinstance(raw_minimum, bool) or not isinstance(raw_minimum, (str, int, float)):
+        raise reader.fail("non_payment", "minimum_unpaid", f'must be an amount such as "1.00", not {raw_minimum!r}.')
+    try:
+        minimum = Decimal(str(raw_minimum))
+    except InvalidOperation:
+        raise reader.fail(
+            "non_payment", "minimum_unpaid", f'must be an amount such as "1.00", not {raw_minimum!r}.'
+        ) from None
+    if not minimum.is_finite() or minimum < 0:
+        raise reader.fail("non_payment", "minimum_unpaid", "must be a finite amount of at least 0.")
+    non_payment = NonPaymentPolicy(
+        failed_attempts=reader.integer("non_payment", np, "failed_attempts", 1),
+        days_past_due=days_past_due,
+        minimum_unpaid=minimum,
+        grace_period=timedelta(hours=reader.integer("non_payment", np, "grace_period_hours", 0)),
+        on_uncollectible=reader.boolean("non_payment", np, "on_uncollectible", True),
+    )
+
+    dispute_data = reader.table(data, "dispute")
+    reader.check_keys("dispute", dispute_data, _DISPUTE_KEYS)
+    release_on = dispute_data.get("release_on", sorted(DisputePolicy().release_on))
+    if not isinstance(release_on, list) or not all(isinstance(s, str) for s in release_on):
+        raise reader.fail("dispute", "release_on", "must be a list of dispute statuses.")
+    unknown = set(release_on) - _DISPUTE_STATUSES
+    if unknown:
+        raise reader.fail(
+            "dispute",
+            "release_on",
+            f"names unknown statuses: {', '.join(sorted(unknown))} (known: lost, warning_closed, won).",
+        )
+
+    reasons = reader.table(data, "reasons")
+    effects = dict(DEFAULT_EFFECTS)
+    for name, settings in reasons.items():
+        try:
+            reason = HoldReason(name)
+        except ValueError:
+            raise reader.fail(
+                "reasons", name, f"is not a hold reason (known: {', '.join(r.value for r in HoldReason)})."
+            ) from None
+        if not isinstance(settings, dict):
+            raise reader.fail("reasons", name, "must be a table with parks_provisioning and blocks_changes.")
+        section = f"reasons.{name}"
+        reader.check_keys(section, settings, _EFFECT_KEYS)
+        default = DEFAULT_EFFECTS[reason]
+        effects[reason] = ReasonEffects(
+            parks_provisioning=reader.boolean(section, settings, "parks_provisioning", default.parks_provisioning),
+            blocks_changes=reader.boolean(section, settings, "blocks_changes", default.blocks_changes),
+        )
+    return HoldPolicy(effects=effects, non_payment=non_payment, dispute=DisputePolicy(frozenset(release_on)))
+
+
+def load_policy(path: str | None) -> HoldPolicy:
+    """The policy from ``path``, or the default policy when no file is configured."""
+    if not path:
+        return HoldPolicy()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyError(f"Hold policy {file}: cannot be read ({error.strerror}).") from None
+    return parse_policy(text, file)

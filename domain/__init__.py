@@ -1,0 +1,1 @@
+"""The pure core of Holdfast: accounts, holds, policy, invoice facts. No I/O, no clock."""

@@ -1,0 +1,137 @@
+"""The account aggregate: its holds, its enforcement pause and what they do.
+
+Methods change the account and return the timeline entries that record the change;
+the caller saves both in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from domain.holds import Hold, HoldReason, WantedHold
+from domain.policy import HoldPolicy
+from domain.timeline import Change, TimelineEntry
+
+MAX_ACCOUNT_ID_LENGTH = 100
+
+
+class HoldError(Exception):
+    """A hold command that cannot be carried out; the message is a sentence for the caller."""
+
+
+class HoldAlreadyPlaced(HoldError):
+    pass
+
+
+class NoSuchHold(HoldError):
+    pass
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What an account's holds do right now."""
+
+    on_hold: bool
+    paused: bool
+    blocking: tuple[HoldReason, ...]
+    parking: tuple[HoldReason, ...]
+
+    @property
+    def blocks_changes(self) -> bool:
+        return bool(self.blocking)
+
+    @property
+    def parks_provisioning(self) -> bool:
+        return bool(self.parking)
+
+
+@dataclass
+class Account:
+    """A customer account, identified by its CRM account id."""
+
+    account_id: str
+    name: str | None = None
+    account_number: str | None = None
+    currency: str | None = None
+    credit_limit: Decimal | None = None
+    holds: dict[HoldReason, Hold] = field(default_factory=dict)
+    enforcement_paused_until: datetime | None = None
+    pause_note: str | None = None
+
+    @property
+    def on_hold(self) -> bool:
+        return bool(self.holds)
+
+    def is_paused(self, now: datetime) -> bool:
+        return self.enforcement_paused_until is not None and self.enforcement_paused_until > now
+
+    def effects(self, policy: HoldPolicy, now: datetime) -> Effects:
+        """Which holds take effect at ``now`` (none while enforcement is paused)."""
+        paused = self.is_paused(now)
+        reasons = sorted(self.holds)
+        if paused:
+            return Effects(on_hold=self.on_hold, paused=True, blocking=(), parking=())
+        return Effects(
+            on_hold=self.on_hold,
+            paused=False,
+            blocking=tuple(r for r in reasons if policy.effects_of(r).blocks_changes),
+            parking=tuple(r for r in reasons if policy.effects_of(r).parks_provisioning),
+        )
+
+    def settle_hold(self, reason: HoldReason, wanted: WantedHold | None, change: Change) -> list[TimelineEntry]:
+        """Make the hold of a source-owned ``reason`` match what that source's facts call for."""
+        held = self.holds.get(reason)
+        if wanted is not None and held is None:
+            return [self._place(Hold(reason, change.at, wanted.cause, wanted.note), change)]
+        if wanted is None and held is not None:
+            return [self._release(reason, change, note=None)]
+        return []
+
+    def place_manual_hold(self, note: str | None, change: Change) -> list[TimelineEntry]:
+        """Finance puts the account on hold."""
+        if HoldReason.MANUAL in self.holds:
+            raise HoldAlreadyPlaced(f"Account {self.account_id} already has a manual hold.")
+        return [self._place(Hold(HoldReason.MANUAL, change.at, change.cause, note), change)]
+
+    def lift_manual_hold(self, note: str | None, change: Change) -> list[TimelineEntry]:
+        """Finance lifts its own hold; no other reason is touched."""
+        if HoldReason.MANUAL not in self.holds:
+            raise NoSuchHold(f"Account {self.account_id} has no manual hold to lift.")
+        return [self._release(HoldReason.MANUAL, change, note=note)]
+
+    def pause_enforcement(self, until: datetime, note: str | None, change: Change) -> list[TimelineEntry]:
+        """Holds stay recorded but take no effect until ``until``."""
+        self.enforcement_paused_until = until
+        self.pause_note = note
+        return [TimelineEntry.of(change, "enforcement_paused", until=until.isoformat(), note=note)]
+
+    def end_pause(self, change: Change, *, expired: bool = False) -> list[TimelineEntry]:
+        """Holds take effect again."""
+        if self.enforcement_paused_until is None:
+            return []
+        self.enforcement_paused_until = None
+        self.pause_note = None
+        return [TimelineEntry.of(change, "enforcement_resumed", expired=expired)]
+
+    def set_credit_limit(self, limit: Decimal | None, change: Change) -> list[TimelineEntry]:
+        if limit == self.credit_limit:
+            return []
+        before, self.credit_limit = self.credit_limit, limit
+        return [
+            TimelineEntry.of(
+                change,
+                "credit_limit_changed",
+                before=None if before is None else str(before),
+                after=None if limit is None else str(limit),
+            )
+        ]
+
+    def _place(self, hold: Hold, change: Change) -> TimelineEntry:
+        self.holds[hold.reason] = hold
+        return TimelineEntry.of(change, "hold_placed", reason=str(hold.reason), note=hold.note)
+
+    def _release(self, reason: HoldReason, change: Change, note: str | None) -> TimelineEntry:
+        held = self.holds.pop(reason)
+        return TimelineEntry.of(change, "hold_released", reason=str(reason), since=held.since.isoformat(), note=note)

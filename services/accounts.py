@@ -1,0 +1,165 @@
+"""Account use cases for the admin API: create and update, read, manual holds, timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.account import Account
+from domain.holds import Hold
+from domain.policy import HoldPolicy
+from domain.timeline import Change, TimelineEntry
+from services.evaluation import account_evaluation, reevaluate_account
+from services.ports import TimelineRecord, UnitOfWork
+from services.stripe_processing import map_customer
+
+API_ACTOR = "api"
+API_CAUSE = "api"
+
+
+class AccountNotFound(LookupError):
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"No account {account_id} is known.")
+
+
+class CustomerAlreadyMapped(Exception):
+    """A Stripe customer maps to one account; moving it through the API is refused."""
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account as the API shows it."""
+
+    account_id: str
+    name: str | None
+    account_number: str | None
+    stripe_customer_id: str | None
+    currency: str | None
+    credit_limit: Decimal | None
+    exposure: Decimal
+    on_hold: bool
+    blocks_changes: bool
+    parks_provisioning: bool
+    holds: Sequence[Hold]
+    enforcement_paused_until: datetime | None
+    awaiting: int
+
+
+def _view(uow: UnitOfWork, account: Account, policy: HoldPolicy, now: datetime) -> AccountView:
+    evaluation = account_evaluation(uow, account.account_id, policy, now)
+    effects = account.effects(policy, now)
+    return AccountView(
+        account_id=account.account_id,
+        name=account.name,
+        account_number=account.account_number,
+        stripe_customer_id=uow.customers.customer_of(account.account_id),
+        currency=account.currency,
+        credit_limit=account.credit_limit,
+        exposure=evaluation.invoice_exposure,
+        on_hold=effects.on_hold,
+        blocks_changes=effects.blocks_changes,
+        parks_provisioning=effects.parks_provisioning,
+        holds=[account.holds[r] for r in sorted(account.holds)],
+        enforcement_paused_until=account.enforcement_paused_until if account.is_paused(now) else None,
+        awaiting=0,
+    )
+
+
+def _api_change(now: datetime) -> Change:
+    return Change(at=now, actor=API_ACTOR, cause=API_CAUSE)
+
+
+def put_account(
+    uow: UnitOfWork, account_id: str, changes: Mapping[str, Any], policy: HoldPolicy, now: datetime
+) -> tuple[AccountView, bool]:
+    """Create or update an account from the fields given; return it and whether it is new."""
+    change = _api_change(now)
+    with uow:
+        customer_id = changes.get("stripe_customer_id")
+        mapping = uow.customers.lock(customer_id, now) if customer_id else None
+        if mapping is not None and mapping.account_id not in (None, account_id):
+            raise CustomerAlreadyMapped(f"Stripe customer {customer_id} already maps to account {mapping.account_id}.")
+        account = uow.accounts.get(account_id, lock=True)
+        created = account is None
+        if account is None:
+            account = Account(account_id)
+            uow.accounts.add(account, now)
+        entries: list[TimelineEntry] = []
+        updated = {
+            key: changes[key]
+            for key in ("name", "currency")
+            if key in changes and getattr(account, key) != changes[key]
+        }
+        for key, value in updated.items():
+            setattr(account, key, value)
+        if created:
+            entries.append(TimelineEntry.of(change, "account_created", **updated))
+        elif updated:
+            entries.append(TimelineEntry.of(change, "account_updated", **updated))
+        if "credit_limit" in changes:
+            entries += account.set_credit_limit(changes["credit_limit"], change)
+        uow.accounts.save(account, now)
+        uow.timeline.append(account_id, entries)
+        if mapping is not None and customer_id:
+            map_customer(uow, customer_id, account_id, mapping.account_id, now, policy, change)
+        else:
+            reevaluate_account(uow, account_id, policy, change)
+        uow.commit()
+        view = _view(uow, _get(uow, account_id), policy, now)
+    return view, created
+
+
+def _get(uow: UnitOfWork, account_id: str, *, lock: bool = False) -> Account:
+    account = uow.accounts.get(account_id, lock=lock)
+    if account is None:
+        raise AccountNotFound(account_id)
+    return account
+
+
+def view_account(uow: UnitOfWork, account_id: str, policy: HoldPolicy, now: datetime) -> AccountView:
+    with uow:
+        return _view(uow, _get(uow, account_id), policy, now)
+
+
+def list_accounts(
+    uow: UnitOfWork, *, on_hold: bool | None, after: str | None, limit: int, policy: HoldPolicy, now: datetime
+) -> list[AccountView]:
+    with uow:
+        return [_view(uow, a, policy, now) for a in uow.accounts.page(on_hold=on_hold, after=after, limit=limit)]
+
+
+def place_manual_hold(
+    uow: UnitOfWork, account_id: str, note: str | None, policy: HoldPolicy, now: datetime
+) -> AccountView:
+    """Finance places its manual hold (HoldAlreadyPlaced if there is one)."""
+    with uow:
+        account = _get(uow, account_id, lock=True)
+        entries = account.place_manual_hold(note, _api_change(now))
+        uow.accounts.save(account, now)
+        uow.timeline.append(account_id, entries)
+        uow.commit()
+        return _view(uow, account, policy, now)
+
+
+def lift_manual_hold(
+    uow: UnitOfWork, account_id: str, note: str | None, policy: HoldPolicy, now: datetime
+) -> AccountView:
+    """Finance lifts its manual hold (NoSuchHold if there is none); other holds stay."""
+    with uow:
+        account = _get(uow, account_id, lock=True)
+        entries = account.lift_manual_hold(note, _api_change(now))
+        uow.accounts.save(account, now)
+        uow.timeline.append(account_id, entries)
+        uow.commit()
+        return _view(uow, account, policy, now)
+
+
+def account_timeline(
+    uow: UnitOfWork, account_id: str, *, before_id: int | None, limit: int
+) -> Sequence[TimelineRecord]:
+    with uow:
+        _get(uow, account_id)
+        return uow.timeline.page(account_id, before_id, limit)

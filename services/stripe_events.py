@@ -1,0 +1,223 @@
+"""Stripe event bodies translated into domain facts (old pre-2025 and current "basil" shapes).
+
+Pure functions: they read the JSON Stripe sends and return domain values, or raise
+``MalformedEvent`` with a sentence that says what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
+from domain.money import from_minor_units
+
+INVOICE_EVENT_TYPES = frozenset(
+    {
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.updated",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "invoice.overdue",
+    }
+)
+CUSTOMER_EVENT_TYPES = frozenset({"customer.created", "customer.updated"})
+HANDLED_EVENT_TYPES = INVOICE_EVENT_TYPES | CUSTOMER_EVENT_TYPES
+
+# What the event type itself says about the invoice, whatever its body's status says
+# (old API versions have no status; some recorded bodies were hand-edited upstream).
+_STATUS_BY_TYPE = {
+    "invoice.paid": InvoiceStatus.PAID,
+    "invoice.payment_succeeded": InvoiceStatus.PAID,
+    "invoice.voided": InvoiceStatus.VOID,
+    "invoice.marked_uncollectible": InvoiceStatus.UNCOLLECTIBLE,
+}
+
+
+class MalformedEvent(ValueError):
+    """The body is not a Stripe event Holdfast can use; the message says why."""
+
+
+class _DataSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    object = fields.Dict(required=True)
+
+
+class EventEnvelopeSchema(Schema):
+    """The parts of a Stripe event every handler relies on."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    type = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    created = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    data = fields.Nested(_DataSchema, required=True)
+    api_version = fields.String(allow_none=True, load_default=None)
+
+
+@dataclass(frozen=True)
+class StripeEvent:
+    id: str
+    type: str
+    created: datetime
+    object: dict[str, Any]
+    api_version: str | None
+
+    @property
+    def cause(self) -> str:
+        return f"stripe:{self.id}"
+
+
+def _first_error(messages: Any, path: str = "") -> str:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return _first_error(value, f"{path}.{key}" if path else str(key))
+    if isinstance(messages, list) and messages:
+        return f"{path}: {_first_error(messages[0])}" if path else _first_error(messages[0])
+    return str(messages)
+
+
+def parse_event(body: bytes | str) -> StripeEvent:
+    """Parse a webhook body into an event envelope, or raise MalformedEvent."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedEvent("The body is not valid JSON.") from None
+    if not isinstance(document, dict) or document.get("object", "event") != "event":
+        raise MalformedEvent("The body is not a Stripe event object.")
+    try:
+        loaded = EventEnvelopeSchema().load(document)
+    except ValidationError as error:
+        raise MalformedEvent(f"The body is not a Stripe event: {_first_error(error.messages)}.") from None
+    return StripeEvent(
+        id=loaded["id"],
+        type=loaded["type"],
+        created=datetime.fromtimestamp(loaded["created"], UTC),
+        object=loaded["data"]["object"],
+        api_version=loaded.get("api_version"),
+    )
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field: an id string, or the expanded object with an id."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict):
+        inner = value.get("id")
+        return inner if isinstance(inner, str) and inner else None
+    return None
+
+
+def _require_str(obj: dict[str, Any], key: str, what: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent(f"The {what} has no {key}.")
+    return value
+
+
+def _int_field(obj: dict[str, Any], key: str, what: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedEvent(f"The {what}'s {key} is not a whole number.")
+    return value
+
+
+def _status(event: StripeEvent, invoice: dict[str, Any]) -> InvoiceStatus:
+    if event.type in _STATUS_BY_TYPE:
+        return _STATUS_BY_TYPE[event.type]
+    raw = invoice.get("status")
+    if raw is not None:
+        try:
+            return InvoiceStatus(raw)
+        except ValueError:
+            raise MalformedEvent(f"The invoice's status {raw!r} is not one Stripe uses.") from None
+    # Pre-2018 invoices have no status: derive it from paid / forgiven / closed.
+    if invoice.get("paid") is True:
+        return InvoiceStatus.PAID
+    if invoice.get("forgiven") is True:
+        return InvoiceStatus.UNCOLLECTIBLE
+    return InvoiceStatus.OPEN
+
+
+def invoice_fact(event: StripeEvent) -> InvoiceFact:
+    """What one invoice event says about its invoice."""
+    invoice = event.object
+    what = "invoice"
+    invoice_id = _require_str(invoice, "id", what)
+    customer_id = _id_of(invoice.get("customer"))
+    if customer_id is None:
+        raise MalformedEvent("The invoice has no customer.")
+    currency = _require_str(invoice, "currency", what).lower()
+    status = _status(event, invoice)
+
+    amount_due = _int_field(invoice, "amount_due", what) or 0
+    amount_paid = _int_field(invoice, "amount_paid", what)
+    remaining = _int_field(invoice, "amount_remaining", what)
+    if remaining is None:  # old API versions
+        remaining = amount_due - (amount_paid or 0)
+    if status is InvoiceStatus.PAID:
+        remaining = 0
+
+    collection_method = invoice.get("collection_method") or invoice.get("billing") or "charge_automatically"
+    due = _int_field(invoice, "due_date", what)
+    seen = Occurrence(event.created, event.id)
+    failures: dict[int, Occurrence] = {}
+    if event.type == "invoice.payment_failed":
+        attempts = _int_field(invoice, "attempt_count", what) or 0
+        failures[max(attempts, 1)] = seen
+    return InvoiceFact(
+        invoice_id=invoice_id,
+        customer_id=customer_id,
+        status=status,
+        currency=currency,
+        amount_remaining=from_minor_units(max(remaining, 0), currency),
+        collection_method=str(collection_method),
+        due_date=None if due is None else datetime.fromtimestamp(due, UTC),
+        event_id=event.id,
+        event_created=event.created,
+        failures=MappingProxyType(failures),
+        uncollectible_since=seen if status is InvoiceStatus.UNCOLLECTIBLE else None,
+    )
+
+
+@dataclass(frozen=True)
+class CustomerDetails:
+    customer_id: str
+    crm_account_id: str | None
+    name: str | None
+    currency: str | None
+
+
+def customer_details(event: StripeEvent) -> CustomerDetails:
+    """The customer and the CRM account its metadata names, if any."""
+    customer = event.object
+    customer_id = _require_str(customer, "id", "customer")
+    metadata = customer.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise MalformedEvent("The customer's metadata is not an object.")
+    crm_id = metadata.get("crm_account_id")
+    if crm_id is not None and (not isinstance(crm_id, str) or not 0 < len(crm_id.strip()) <= 100):
+        raise MalformedEvent("The customer's metadata.crm_account_id is not an account id of 1 to 100 characters.")
+    name = customer.get("name")
+    currency = customer.get("currency")
+    return CustomerDetails(
+        customer_id=customer_id,
+        crm_account_id=crm_id.strip() if isinstance(crm_id, str) else None,
+        name=name if isinstance(name, str) else None,
+        currency=currency.lower() if isinstance(currency, str) else None,
+    )

@@ -1,0 +1,86 @@
+"""Turn a stored Stripe event into facts, then re-evaluate the account it concerns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from domain.account import Account
+from domain.invoices import merge
+from domain.policy import HoldPolicy
+from domain.timeline import Change, TimelineEntry
+from services.evaluation import reevaluate_account
+from services.ports import Handled, UnitOfWork
+from services.stripe_events import (
+    CUSTOMER_EVENT_TYPES,
+    INVOICE_EVENT_TYPES,
+    StripeEvent,
+    customer_details,
+    invoice_fact,
+    parse_event,
+)
+
+
+def handle_stripe_event(uow: UnitOfWork, payload: str, policy: HoldPolicy, now: datetime) -> Handled:
+    """Apply one Stripe event inside the caller's transaction."""
+    event = parse_event(payload)
+    change = Change(at=now, actor="stripe", cause=event.cause)
+    if event.type in INVOICE_EVENT_TYPES:
+        return _apply_invoice_event(uow, event, policy, change)
+    if event.type in CUSTOMER_EVENT_TYPES:
+        return _apply_customer_event(uow, event, policy, change)
+    return Handled("ignored")
+
+
+def _apply_invoice_event(uow: UnitOfWork, event: StripeEvent, policy: HoldPolicy, change: Change) -> Handled:
+    fact = invoice_fact(event)
+    # The customer row serializes every change to this customer's facts and mapping.
+    mapping = uow.customers.lock(fact.customer_id, change.at)
+    current = uow.invoices.get(fact.invoice_id)
+    merged = merge(current, fact)
+    if merged != current:
+        uow.invoices.save(merged, change.at)
+    if mapping.account_id is None:
+        # Kept as a fact; applied as soon as the customer maps to an account.
+        return Handled("processed")
+    reevaluate_account(uow, mapping.account_id, policy, change)
+    return Handled("processed", mapping.account_id)
+
+
+def _apply_customer_event(uow: UnitOfWork, event: StripeEvent, policy: HoldPolicy, change: Change) -> Handled:
+    details = customer_details(event)
+    if details.crm_account_id is None:
+        return Handled("ignored")
+    mapping = uow.customers.lock(details.customer_id, change.at)
+    if mapping.mapped_at is not None and mapping.mapped_at > event.created:
+        return Handled("processed", mapping.account_id)  # an older event: the newer mapping stands
+    account_id = details.crm_account_id
+    account = uow.accounts.get(account_id, lock=True)
+    if account is None:
+        uow.accounts.add(Account(account_id, name=details.name, currency=details.currency), change.at)
+        uow.timeline.append(account_id, [TimelineEntry.of(change, "account_created", name=details.name)])
+    map_customer(uow, details.customer_id, account_id, mapping.account_id, event.created, policy, change)
+    return Handled("processed", account_id)
+
+
+def map_customer(
+    uow: UnitOfWork,
+    customer_id: str,
+    account_id: str,
+    previous_account_id: str | None,
+    mapped_at: datetime,
+    policy: HoldPolicy,
+    change: Change,
+) -> None:
+    """Map a (locked) Stripe customer to an account and re-evaluate both accounts involved."""
+    previous_customer = uow.customers.customer_of(account_id)
+    uow.customers.map_to(customer_id, account_id, mapped_at, change.cause)
+    if previous_account_id == account_id and previous_customer == customer_id:
+        return
+    uow.timeline.append(account_id, [TimelineEntry.of(change, "customer_mapped", stripe_customer_id=customer_id)])
+    if previous_account_id is not None and previous_account_id != account_id:
+        uow.timeline.append(
+            previous_account_id,
+            [TimelineEntry.of(change, "customer_unmapped", stripe_customer_id=customer_id)],
+        )
+        reevaluate_account(uow, previous_account_id, policy, change)
+    reevaluate_account(uow, account_id, policy, change)

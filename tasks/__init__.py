@@ -1,0 +1,1 @@
+"""Celery tasks: thin entry points that call services. ``celery -A tasks.worker`` starts them."""

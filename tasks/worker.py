@@ -1,0 +1,66 @@
+"""The worker's Celery app and tasks. Importing this module is starting a worker or beat process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Task
+from celery.signals import setup_logging
+from celery.utils.time import get_exponential_backoff_interval
+
+from adapters.broker import TASK_PROCESS_INBOX_EVENT, TASK_SWEEP_INBOX
+from bootstrap import Container, build
+from bootstrap.celery_app import create_celery
+from bootstrap.logging import configure_logging
+from bootstrap.settings import load_settings
+from services import inbox
+
+settings = load_settings()
+app = create_celery(settings)
+_container: Container | None = None
+
+
+@setup_logging.connect
+def _logging(**_: Any) -> None:
+    configure_logging(settings.log_level)
+
+
+def container() -> Container:
+    """Built on first use in each worker process (after the fork), never at import."""
+    global _container
+    if _container is None:
+        _container = build(settings)
+        _container.celery = app
+    return _container
+
+
+@app.task(
+    name=TASK_PROCESS_INBOX_EVENT,
+    bind=True,
+    acks_late=True,
+    max_retries=settings.task_max_retries,
+)
+def process_inbox_event(self: Task, inbox_id: int) -> str:
+    """Apply one stored webhook delivery; retry only transient (database) failures."""
+    c = container()
+    try:
+        return inbox.process_inbox_event(c.uow(), inbox_id, c.handlers, c.policy, c.clock(), c.transient_errors)
+    except c.transient_errors as error:
+        inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry")
+        if self.request.retries >= settings.task_max_retries:
+            raise  # the row stays received; the sweep picks it up later
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
+
+
+def _backoff(retries: int) -> int:
+    return int(get_exponential_backoff_interval(factor=2, retries=retries, maximum=300, full_jitter=True))
+
+
+@app.task(name=TASK_SWEEP_INBOX, acks_late=True)
+def sweep_inbox() -> int:
+    """Re-queue deliveries left unprocessed (broker down when stored, message lost)."""
+    c = container()
+    return inbox.sweep(
+        c.uow(), c.publisher, older_than=timedelta(seconds=settings.inbox_sweep_age_seconds), now=c.clock()
+    )

@@ -1,0 +1,175 @@
+"""Test wiring: real databases and brokers, chosen by HOLDFAST_TEST_BACKEND.
+
+- ``sqlite`` (default): a SQLite file and kombu's filesystem broker, as the embedded default.
+- ``postgres``: a fresh PostgreSQL database built by the Alembic migrations, and Redis.
+
+In CI (CI=true) the postgres backend must be reachable: the tests fail instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import stripe
+from sqlalchemy import create_engine, delete, text
+
+from adapters.db.tables import metadata
+from bootstrap import Container, build
+from bootstrap.settings import Settings, load_settings
+from webhooks import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+if not FIXTURES.exists():  # a clone elsewhere: shared/ beside the repository
+    FIXTURES = Path(os.environ.get("HOLDFAST_FIXTURES", ROOT / "shared" / "fixtures"))
+
+WEBHOOK_SECRET = "whsec_test_" + secrets.token_hex(8)
+OLD_WEBHOOK_SECRET = "whsec_old_" + secrets.token_hex(8)
+ADMIN_TOKEN = "admin-" + secrets.token_hex(16)
+BACKEND = os.environ.get("HOLDFAST_TEST_BACKEND", "sqlite")
+PG_ADMIN_URL = os.environ.get("HOLDFAST_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HOLDFAST_TEST_REDIS", "redis://127.0.0.1:6379/14")
+
+
+def _unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable ({type(error).__name__}: {error})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + "; in CI it must run, not skip.")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def backend_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The environment a Holdfast process gets in these tests (also given to worker processes)."""
+    instance = tmp_path_factory.mktemp("instance")
+    env = {
+        "HOLDFAST_INSTANCE_DIR": str(instance),
+        "STRIPE_WEBHOOK_SECRET": f"{WEBHOOK_SECRET},{OLD_WEBHOOK_SECRET}",
+        "ADMIN_API_TOKEN": ADMIN_TOKEN,
+        "INBOX_SWEEP_AGE_SECONDS": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    if BACKEND == "postgres":
+        name = f"holdfast_test_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as error:
+            _unavailable("PostgreSQL", error)
+        import redis
+
+        try:
+            redis.Redis.from_url(REDIS_URL).flushdb()
+        except Exception as error:
+            _unavailable("Redis", error)
+        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgres") + f"/{name}"
+        env["REDIS_URL"] = REDIS_URL
+        _migrate(env)
+        yield env
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        _migrate(env)
+        yield env
+
+
+def _migrate(env: dict[str, str]) -> None:
+    """Build the schema with the real migrations, as the release phase does."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["skip_logging"] = True
+    config.attributes["url"] = load_settings(env).database_url
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def settings(backend_env: dict[str, str]) -> Settings:
+    return load_settings(backend_env)
+
+
+@pytest.fixture(scope="session")
+def session_container(settings: Settings) -> Iterator[Container]:
+    c = build(settings)
+    yield c
+    c.engine.dispose()
+
+
+@pytest.fixture
+def container(session_container: Container) -> Iterator[Container]:
+    """The shared container, with every table emptied before the test."""
+    with session_container.engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(delete(table))
+    session_container.policy = build_policy_default()
+    yield session_container
+
+
+def build_policy_default() -> Any:
+    from domain.policy import HoldPolicy
+
+    return HoldPolicy()
+
+
+@pytest.fixture
+def app(container: Container) -> Any:
+    application = create_app(container=container)
+    application.testing = True
+    return application
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def sign(body: str | bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header made by stripe-python's own helper."""
+    text_body = body.decode() if isinstance(body, bytes) else body
+    return stripe.WebhookSignature.generate_signature_header(text_body, secret, timestamp=timestamp)
+
+
+def stripe_fixture(name: str, **changes: Any) -> dict[str, Any]:
+    """A recorded Stripe event with a fresh id; ``changes`` set keys of data.object."""
+    event: dict[str, Any] = json.loads((FIXTURES / "stripe" / name).read_text())
+    event["id"] = f"evt_{uuid.uuid4().hex[:24]}"
+    event["data"]["object"].update(changes)
+    return event
+
+
+def post_stripe(client: Any, event: dict[str, Any] | str | bytes, **headers: str) -> Any:
+    body = event if isinstance(event, str | bytes) else json.dumps(event)
+    return client.post(
+        "/webhooks/stripe",
+        data=body,
+        headers={"Stripe-Signature": sign(body), "Content-Type": "application/json", **headers},
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,29 @@
+"""The Flask app factory: webhooks from Stripe, the admin API, health checks."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from bootstrap import Container, build
+from bootstrap.logging import configure_logging
+from bootstrap.settings import Settings
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
+    """Build the web application from settings (read from the environment when not given)."""
+    container = container or build(settings)
+    configure_logging(container.settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = container.settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["holdfast"] = container
+
+    from webhooks import health, stripe
+    from webhooks.api import init_api
+    from webhooks.errors import register_error_handlers
+
+    register_error_handlers(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(stripe.bp)
+    init_api(app)
+    return app

@@ -1,0 +1,142 @@
+"""/api/accounts: create, read, list, manual holds and the timeline. Thin: parse, call a service, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from domain.account import MAX_ACCOUNT_ID_LENGTH, HoldAlreadyPlaced, NoSuchHold
+from services import accounts as account_service
+from webhooks.api.pagination import decode_cursor, decode_int_cursor, encode_cursor
+from webhooks.api.schemas import (
+    AccountListQuerySchema,
+    AccountPageSchema,
+    AccountPutSchema,
+    AccountSchema,
+    ErrorSchema,
+    HoldCreateSchema,
+    HoldLiftQuerySchema,
+    PageQuerySchema,
+    TimelinePageSchema,
+)
+from webhooks.context import container
+from webhooks.errors import ApiError
+
+blp = Blueprint("accounts", __name__, url_prefix="/api/accounts", description="Accounts, holds and timelines")
+
+
+def checked_account_id(account_id: str) -> str:
+    if not account_id.strip() or len(account_id) > MAX_ACCOUNT_ID_LENGTH or not account_id.isprintable():
+        raise ApiError(
+            400, "invalid_account_id", f"An account id is 1 to {MAX_ACCOUNT_ID_LENGTH} printable characters."
+        )
+    return account_id
+
+
+def _not_found(error: account_service.AccountNotFound) -> ApiError:
+    return ApiError(404, "account_not_found", str(error))
+
+
+@blp.route("/<account_id>", methods=["PUT"])
+@blp.arguments(AccountPutSchema)
+@blp.response(200, AccountSchema, description="The account was updated.")
+@blp.alt_response(201, schema=AccountSchema, description="The account was created.")
+@blp.alt_response(400, schema=ErrorSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="The Stripe customer maps to another account.")
+def put_account(changes: dict[str, Any], account_id: str) -> tuple[Any, int]:
+    """Create or update an account (for sources other than the CRM)."""
+    c = container()
+    if changes.get("currency"):
+        changes["currency"] = changes["currency"].lower()
+    try:
+        view, created = account_service.put_account(
+            c.uow(), checked_account_id(account_id), changes, c.policy, c.clock()
+        )
+    except account_service.CustomerAlreadyMapped as error:
+        raise ApiError(409, "customer_already_mapped", str(error)) from None
+    return view, 201 if created else 200
+
+
+@blp.route("/<account_id>", methods=["GET"])
+@blp.response(200, AccountSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def get_account(account_id: str) -> Any:
+    """An account with its holds, exposure and what its holds do now."""
+    c = container()
+    try:
+        return account_service.view_account(c.uow(), checked_account_id(account_id), c.policy, c.clock())
+    except account_service.AccountNotFound as error:
+        raise _not_found(error) from None
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(AccountListQuerySchema, location="query")
+@blp.response(200, AccountPageSchema)
+def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
+    """Accounts by id; ``on_hold=true`` lists those with any hold (paused ones included)."""
+    c = container()
+    limit = query["limit"]
+    views = account_service.list_accounts(
+        c.uow(),
+        on_hold=query.get("on_hold"),
+        after=decode_cursor(query.get("cursor")),
+        limit=limit + 1,
+        policy=c.policy,
+        now=c.clock(),
+    )
+    page, more = views[:limit], len(views) > limit
+    return {"items": page, "next_cursor": encode_cursor(page[-1].account_id) if more else None}
+
+
+@blp.route("/<account_id>/holds", methods=["POST"])
+@blp.arguments(HoldCreateSchema)
+@blp.response(201, AccountSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="The account already has a manual hold.")
+def place_hold(body: dict[str, Any], account_id: str) -> Any:
+    """Finance places a manual hold (the only reason the API may set)."""
+    c = container()
+    try:
+        return account_service.place_manual_hold(
+            c.uow(), checked_account_id(account_id), body.get("note"), c.policy, c.clock()
+        )
+    except account_service.AccountNotFound as error:
+        raise _not_found(error) from None
+    except HoldAlreadyPlaced as error:
+        raise ApiError(409, "hold_exists", str(error)) from None
+
+
+@blp.route("/<account_id>/holds/manual", methods=["DELETE"])
+@blp.arguments(HoldLiftQuerySchema, location="query")
+@blp.response(200, AccountSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def lift_hold(query: dict[str, Any], account_id: str) -> Any:
+    """Finance lifts its manual hold; holds of other reasons stay."""
+    c = container()
+    try:
+        return account_service.lift_manual_hold(
+            c.uow(), checked_account_id(account_id), query.get("note"), c.policy, c.clock()
+        )
+    except account_service.AccountNotFound as error:
+        raise _not_found(error) from None
+    except NoSuchHold as error:
+        raise ApiError(404, "hold_not_found", str(error)) from None
+
+
+@blp.route("/<account_id>/timeline", methods=["GET"])
+@blp.arguments(PageQuerySchema, location="query")
+@blp.response(200, TimelinePageSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def timeline(query: dict[str, Any], account_id: str) -> dict[str, Any]:
+    """The account's audit trail, newest first."""
+    c = container()
+    limit = query["limit"]
+    try:
+        records = account_service.account_timeline(
+            c.uow(), checked_account_id(account_id), before_id=decode_int_cursor(query.get("cursor")), limit=limit + 1
+        )
+    except account_service.AccountNotFound as error:
+        raise _not_found(error) from None
+    page, more = list(records[:limit]), len(records) > limit
+    return {"items": [r.entry for r in page], "next_cursor": encode_cursor(page[-1].id) if more else None}

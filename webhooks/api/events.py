@@ -1,0 +1,44 @@
+"""/api/events: the inbox of stored deliveries, and replay of failed ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from services import inbox as inbox_service
+from webhooks.api.pagination import decode_int_cursor, encode_cursor
+from webhooks.api.schemas import ErrorSchema, InboxEventSchema, InboxPageSchema, InboxQuerySchema
+from webhooks.context import container
+from webhooks.errors import ApiError
+
+blp = Blueprint("events", __name__, url_prefix="/api/events", description="Stored webhook deliveries")
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(InboxQuerySchema, location="query")
+@blp.response(200, InboxPageSchema)
+def list_events(query: dict[str, Any]) -> dict[str, Any]:
+    """Stored deliveries, oldest first; ``status=failed`` lists those to replay."""
+    c = container()
+    limit = query["limit"]
+    with c.uow() as uow:
+        rows = uow.inbox.page(query.get("status"), decode_int_cursor(query.get("cursor")), limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return {"items": page, "next_cursor": encode_cursor(page[-1].id) if more else None}
+
+
+@blp.route("/<source>/<event_id>/replay", methods=["POST"])
+@blp.response(202, InboxEventSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="The event has not failed.")
+def replay(source: str, event_id: str) -> Any:
+    """Process a failed event again."""
+    c = container()
+    try:
+        event = inbox_service.replay(c.uow(), c.publisher, source, event_id, c.clock())
+    except inbox_service.NotReplayable as error:
+        raise ApiError(409, "not_replayable", str(error)) from None
+    if event is None:
+        raise ApiError(404, "event_not_found", f"No {source} event {event_id} is stored.")
+    return event

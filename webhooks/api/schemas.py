@@ -1,0 +1,152 @@
+"""Request and response bodies of the admin API (and so of /openapi.json)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from domain.holds import HoldReason
+
+CENT = Decimal("0.01")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Money(fields.Decimal):
+    """An amount in major units as a decimal string ("1250.00"); numbers are accepted on input."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(as_string=True, allow_nan=False, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        value = Decimal(value)
+        cents = value.quantize(CENT)
+        # Two places as a rule; more only where the amount has them (three-decimal currencies).
+        return str(cents) if cents == value else str(value.normalize())
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValidationError("Not a valid amount.")
+        amount = super()._deserialize(value, attr, data, **kwargs)
+        if amount is not None and amount.as_tuple().exponent < -4:  # type: ignore[operator]
+            raise ValidationError("An amount has at most 4 decimal places.")
+        if amount is not None and abs(amount) >= 10**15:
+            raise ValidationError("The amount is too large.")
+        return amount
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True, metadata={"description": "A stable error code."})
+    message = fields.String(required=True, metadata={"description": "What is wrong, in a sentence."})
+
+
+class HoldSchema(Schema):
+    reason = fields.String(required=True)
+    since = fields.DateTime(required=True)
+    cause = fields.String(required=True, metadata={"description": "stripe:evt_..., dynamics:<operation id> or api"})
+    note = fields.String(allow_none=True)
+
+
+class AccountSchema(Schema):
+    account_id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    account_number = fields.String(allow_none=True)
+    stripe_customer_id = fields.String(allow_none=True)
+    currency = fields.String(allow_none=True)
+    credit_limit = Money(allow_none=True, metadata={"description": "null: unlimited"})
+    exposure = Money(required=True)
+    on_hold = fields.Boolean(required=True)
+    blocks_changes = fields.Boolean(required=True)
+    parks_provisioning = fields.Boolean(required=True)
+    holds = fields.List(fields.Nested(HoldSchema), required=True)
+    enforcement_paused_until = fields.DateTime(allow_none=True)
+    awaiting = fields.Integer(required=True)
+
+
+class AccountPutSchema(StrictSchema):
+    name = fields.String(allow_none=True, validate=validate.Length(max=400))
+    stripe_customer_id = fields.String(
+        allow_none=False,
+        validate=validate.Regexp(r"^cus_[A-Za-z0-9]{1,250}$", error="Not a Stripe customer id (cus_...)."),
+    )
+    credit_limit = Money(allow_none=True, validate=validate.Range(min=0, error="The credit limit cannot be negative."))
+    currency = fields.String(
+        allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="Not a three-letter currency code.")
+    )
+
+
+class PageQuerySchema(StrictSchema):
+    cursor = fields.String(validate=validate.Length(min=1, max=500))
+    limit = fields.Integer(
+        load_default=50, validate=validate.Range(min=1, max=500, error="limit must be from 1 to 500.")
+    )
+
+
+class AccountListQuerySchema(PageQuerySchema):
+    on_hold = fields.Boolean()
+
+
+class AccountPageSchema(Schema):
+    items = fields.List(fields.Nested(AccountSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class HoldCreateSchema(StrictSchema):
+    reason = fields.String(required=True)
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+    @validates("reason")
+    def _only_manual(self, value: str, **_: Any) -> None:
+        if value != HoldReason.MANUAL:
+            raise ValidationError(
+                "Only a manual hold can be placed through the API; the other reasons are set by their sources."
+            )
+
+
+class HoldLiftQuerySchema(StrictSchema):
+    note = fields.String(validate=validate.Length(max=2000))
+
+
+class TimelineEntrySchema(Schema):
+    at = fields.DateTime(required=True)
+    kind = fields.String(required=True)
+    actor = fields.String(required=True)
+    cause = fields.String(allow_none=True)
+    detail = fields.Dict(required=True)
+
+
+class TimelinePageSchema(Schema):
+    items = fields.List(fields.Nested(TimelineEntrySchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class InboxEventSchema(Schema):
+    source = fields.String(required=True)
+    event_id = fields.String(required=True, attribute="external_id")
+    event_type = fields.String(required=True)
+    status = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    last_error = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True)
+    received_at = fields.DateTime(required=True)
+    processed_at = fields.DateTime(allow_none=True)
+
+
+class InboxQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(["received", "processed", "ignored", "failed"]))
+
+
+class InboxPageSchema(Schema):
+    items = fields.List(fields.Nested(InboxEventSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class QueuedSchema(Schema):
+    queued = fields.Boolean(required=True)
