@@ -36,22 +36,18 @@ _DISPUTE_STATUSES = {"won", "lost", "warning_closed"}
 
 def _line_of(text: str, section: str | None, key: str) -> int | None:
     """The line where ``key`` is set (inside ``section`` when given), for error messages."""
+    dotted = f"{section}.{key}" if section else key
     current: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        header = re.match(r"^\[([^\]]+)\]", stripped)
+        header = re.match(r"^\[([^\]]+)\]", stripped) or re.match(r"^([A-Za-z_][\w.]*)\s*:\s*$", line)
         if header:
             current = header.group(1).strip()
-            if section is not None and current == f"{section}.{key}":
+            if current == dotted or current.startswith(dotted + "."):
                 return number
             continue
-        yaml_section = re.match(r"^([A-Za-z_][\w.]*)\s*:\s*$", line)
-        if yaml_section and not line.startswith((" ", "\t")):
-            current = yaml_section.group(1)
-            continue
-        if re.match(rf"^{re.escape(key)}\s*[=:]", stripped) and (
-            section is None or current in (section, None) or (current or "").startswith(section)
-        ):
+        in_section = section is None or current == section or (current is None and not line.startswith(" "))
+        if in_section and re.match(rf"^{re.escape(key)}\s*[=:]", stripped):
             return number
     return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,9 +76,16 @@ class Settings:
     sweep_interval_seconds: float = 60.0
     task_max_retries: int = 8
     hold_policy_path: str | None = None
+    provisioning_url: str | None = None
+    provisioning_max_attempts: int = 8
+    provisioning_backoff_seconds: float = 2.0
+    provisioning_connect_timeout: float = 3.05
+    provisioning_read_timeout: float = 10.0
+    provisioning_stuck_seconds: float = 120.0
+    provisioning_batch_size: int = 50
+    provisioning_threads: int = 8
     redis_tls_verify: bool = True
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def broker_is_filesystem(self) -> bool:
@@ -126,7 +133,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sweep_interval_seconds=_float(env, "SWEEP_INTERVAL_SECONDS", 60.0),
         task_max_retries=_int(env, "TASK_MAX_RETRIES", 8),
         hold_policy_path=(env.get("HOLD_POLICY") or None),
+        provisioning_url=(env.get("PROVISIONING_URL") or None),
+        provisioning_max_attempts=max(1, _int(env, "PROVISIONING_MAX_ATTEMPTS", 8)),
+        provisioning_backoff_seconds=_float(env, "PROVISIONING_BACKOFF_SECONDS", 2.0),
+        provisioning_connect_timeout=_float(env, "PROVISIONING_CONNECT_TIMEOUT", 3.05),
+        provisioning_read_timeout=_float(env, "PROVISIONING_READ_TIMEOUT", 10.0),
+        provisioning_stuck_seconds=_float(env, "PROVISIONING_STUCK_SECONDS", 120.0),
+        provisioning_batch_size=max(1, _int(env, "PROVISIONING_BATCH_SIZE", 50)),
+        provisioning_threads=max(1, _int(env, "PROVISIONING_THREADS", 8)),
         redis_tls_verify=(env.get("REDIS_TLS_VERIFY", "true").strip().lower() not in {"0", "false", "no"}),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
-        extra={k: v for k, v in env.items() if k.startswith(("DYNAMICS_", "PROVISIONING_", "RECONCILE_"))},
     )

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.holds import Hold, HoldReason, WantedHold
+from domain.money import format_amount
 from domain.policy import HoldPolicy
 from domain.timeline import Change, TimelineEntry
 
@@ -123,8 +124,8 @@ class Account:
             TimelineEntry.of(
                 change,
                 "credit_limit_changed",
-                before=None if before is None else str(before),
-                after=None if limit is None else str(limit),
+                before=None if before is None else format_amount(before, self.currency),
+                after=None if limit is None else format_amount(limit, self.currency),
             )
         ]
 

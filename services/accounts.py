@@ -10,10 +10,9 @@ from typing import Any
 
 from domain.account import Account
 from domain.holds import Hold
-from domain.policy import HoldPolicy
 from domain.timeline import Change, TimelineEntry
-from services.evaluation import account_evaluation, reevaluate_account
-from services.ports import TimelineRecord, UnitOfWork
+from services.evaluation import account_evaluation, account_exposure, reevaluate_account
+from services.ports import ServiceContext, TimelineRecord, UnitOfWork
 from services.stripe_processing import map_customer
 
 API_ACTOR = "api"
@@ -48,9 +47,10 @@ class AccountView:
     awaiting: int
 
 
-def _view(uow: UnitOfWork, account: Account, policy: HoldPolicy, now: datetime) -> AccountView:
-    evaluation = account_evaluation(uow, account.account_id, policy, now)
-    effects = account.effects(policy, now)
+def _view(uow: UnitOfWork, account: Account, ctx: ServiceContext, now: datetime) -> AccountView:
+    evaluation = account_evaluation(uow, account.account_id, ctx.policy, now)
+    exposure = account_exposure(uow, account.account_id, evaluation)
+    effects = account.effects(ctx.policy, now)
     return AccountView(
         account_id=account.account_id,
         name=account.name,
@@ -58,13 +58,13 @@ def _view(uow: UnitOfWork, account: Account, policy: HoldPolicy, now: datetime) 
         stripe_customer_id=uow.customers.customer_of(account.account_id),
         currency=account.currency,
         credit_limit=account.credit_limit,
-        exposure=evaluation.invoice_exposure,
+        exposure=exposure.amount,
         on_hold=effects.on_hold,
         blocks_changes=effects.blocks_changes,
         parks_provisioning=effects.parks_provisioning,
         holds=[account.holds[r] for r in sorted(account.holds)],
         enforcement_paused_until=account.enforcement_paused_until if account.is_paused(now) else None,
-        awaiting=0,
+        awaiting=exposure.awaiting,
     )
 
 
@@ -73,7 +73,7 @@ def _api_change(now: datetime) -> Change:
 
 
 def put_account(
-    uow: UnitOfWork, account_id: str, changes: Mapping[str, Any], policy: HoldPolicy, now: datetime
+    uow: UnitOfWork, account_id: str, changes: Mapping[str, Any], ctx: ServiceContext, now: datetime
 ) -> tuple[AccountView, bool]:
     """Create or update an account from the fields given; return it and whether it is new."""
     change = _api_change(now)
@@ -104,11 +104,11 @@ def put_account(
         uow.accounts.save(account, now)
         uow.timeline.append(account_id, entries)
         if mapping is not None and customer_id:
-            map_customer(uow, customer_id, account_id, mapping.account_id, now, policy, change)
+            map_customer(uow, customer_id, account_id, mapping.account_id, now, ctx, change)
         else:
-            reevaluate_account(uow, account_id, policy, change)
+            reevaluate_account(uow, account_id, ctx, change, account=account)
         uow.commit()
-        view = _view(uow, _get(uow, account_id), policy, now)
+        view = _view(uow, _get(uow, account_id), ctx, now)
     return view, created
 
 
@@ -119,42 +119,42 @@ def _get(uow: UnitOfWork, account_id: str, *, lock: bool = False) -> Account:
     return account
 
 
-def view_account(uow: UnitOfWork, account_id: str, policy: HoldPolicy, now: datetime) -> AccountView:
+def view_account(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime) -> AccountView:
     with uow:
-        return _view(uow, _get(uow, account_id), policy, now)
+        return _view(uow, _get(uow, account_id), ctx, now)
 
 
 def list_accounts(
-    uow: UnitOfWork, *, on_hold: bool | None, after: str | None, limit: int, policy: HoldPolicy, now: datetime
+    uow: UnitOfWork, *, on_hold: bool | None, after: str | None, limit: int, ctx: ServiceContext, now: datetime
 ) -> list[AccountView]:
     with uow:
-        return [_view(uow, a, policy, now) for a in uow.accounts.page(on_hold=on_hold, after=after, limit=limit)]
+        return [_view(uow, a, ctx, now) for a in uow.accounts.page(on_hold=on_hold, after=after, limit=limit)]
 
 
 def place_manual_hold(
-    uow: UnitOfWork, account_id: str, note: str | None, policy: HoldPolicy, now: datetime
+    uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime
 ) -> AccountView:
     """Finance places its manual hold (HoldAlreadyPlaced if there is one)."""
     with uow:
         account = _get(uow, account_id, lock=True)
-        entries = account.place_manual_hold(note, _api_change(now))
-        uow.accounts.save(account, now)
-        uow.timeline.append(account_id, entries)
+        change = _api_change(now)
+        uow.timeline.append(account_id, account.place_manual_hold(note, change))
+        reevaluate_account(uow, account_id, ctx, change, account=account)
         uow.commit()
-        return _view(uow, account, policy, now)
+        return _view(uow, account, ctx, now)
 
 
 def lift_manual_hold(
-    uow: UnitOfWork, account_id: str, note: str | None, policy: HoldPolicy, now: datetime
+    uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime
 ) -> AccountView:
     """Finance lifts its manual hold (NoSuchHold if there is none); other holds stay."""
     with uow:
         account = _get(uow, account_id, lock=True)
-        entries = account.lift_manual_hold(note, _api_change(now))
-        uow.accounts.save(account, now)
-        uow.timeline.append(account_id, entries)
+        change = _api_change(now)
+        uow.timeline.append(account_id, account.lift_manual_hold(note, change))
+        reevaluate_account(uow, account_id, ctx, change, account=account)
         uow.commit()
-        return _view(uow, account, policy, now)
+        return _view(uow, account, ctx, now)
 
 
 def account_timeline(

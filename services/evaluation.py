@@ -1,15 +1,24 @@
-"""Re-evaluate an account from its stored facts and save what changed."""
+"""Re-evaluate an account from its stored facts: settle its holds, admit its awaiting orders.
+
+Every change that can alter an account's holds or exposure ends here (a Stripe event, a
+mapping, a manual hold, a credit limit, a new order), in the caller's transaction. Requests
+admitted are sent to the workers only after that transaction commits.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import structlog
 
+from domain.account import Account
 from domain.evaluation import Evaluation, evaluate, settle
 from domain.policy import HoldPolicy
+from domain.provisioning import admit, counted_exposure
 from domain.timeline import Change, TimelineEntry
-from services.ports import UnitOfWork
+from services.ports import ServiceContext, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -21,16 +30,49 @@ def account_evaluation(uow: UnitOfWork, account_id: str, policy: HoldPolicy, now
     return evaluate(invoices, policy, now)
 
 
-def reevaluate_account(uow: UnitOfWork, account_id: str, policy: HoldPolicy, change: Change) -> list[TimelineEntry]:
-    """Lock the account, diff the holds its facts want against the holds stored, save both."""
-    account = uow.accounts.get(account_id, lock=True)
+@dataclass(frozen=True)
+class Exposure:
+    amount: Decimal
+    awaiting: int
+
+
+def account_exposure(uow: UnitOfWork, account_id: str, evaluation: Evaluation) -> Exposure:
+    pending = uow.requests.pending_for_account(account_id)
+    return Exposure(
+        amount=counted_exposure(evaluation.invoice_exposure, pending),
+        awaiting=sum(1 for r in pending if r.state == "awaiting"),
+    )
+
+
+def reevaluate_account(
+    uow: UnitOfWork, account_id: str, ctx: ServiceContext, change: Change, *, account: Account | None = None
+) -> list[TimelineEntry]:
+    """Lock the account, settle its holds against its facts, admit what may now be provisioned.
+
+    Pass ``account`` when the caller already holds it locked and changed it (it is saved here).
+    """
+    account = account or uow.accounts.get(account_id, lock=True)
     if account is None:
         return []
-    evaluation = account_evaluation(uow, account_id, policy, change.at)
+    evaluation = account_evaluation(uow, account_id, ctx.policy, change.at)
     entries = settle(account, evaluation, change)
+    next_change = evaluation.next_change_at
+    if account.enforcement_paused_until is not None and account.enforcement_paused_until > change.at:
+        next_change = min(filter(None, [next_change, account.enforcement_paused_until]))
     uow.accounts.save(account, change.at)
-    uow.accounts.schedule_evaluation(account_id, evaluation.next_change_at)
+    uow.accounts.schedule_evaluation(account_id, next_change)
+
+    requests = uow.requests.pending_for_account(account_id, lock=True)
+    admission = admit(
+        requests, account.effects(ctx.policy, change.at), evaluation.invoice_exposure, account.credit_limit, change
+    )
+    for request in admission.changed:
+        uow.requests.save(request, change.at)
+    entries += admission.entries
     uow.timeline.append(account_id, entries)
+    if admission.dispatch:
+        ids = [r.request_id for r in admission.dispatch]
+        uow.after_commit(lambda: ctx.publisher.dispatch_provisioning(ids))
     for entry in entries:
         log.info(entry.kind, account_id=account_id, cause=entry.cause, **entry.detail)
     return entries

@@ -14,15 +14,14 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from domain.policy import HoldPolicy
-from services.ports import Handled, InboxEvent, Publisher, StorageUnavailable, UnitOfWork
+from services.ports import Handled, InboxEvent, Publisher, ServiceContext, StorageUnavailable, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 RECEIVED, PROCESSED, IGNORED, FAILED = "received", "processed", "ignored", "failed"
 DONE = frozenset({PROCESSED, IGNORED})
 
-Handler = Callable[[UnitOfWork, str, HoldPolicy, datetime], Handled]
+Handler = Callable[[UnitOfWork, str, ServiceContext, datetime], Handled]
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def process_inbox_event(
     uow: UnitOfWork,
     inbox_id: int,
     handlers: dict[str, Handler],
-    policy: HoldPolicy,
+    ctx: ServiceContext,
     now: datetime,
     transient: tuple[type[BaseException], ...] = (StorageUnavailable,),
 ) -> str:
@@ -74,7 +73,7 @@ def process_inbox_event(
             if handler is None:
                 raise ValueError(f"No handler for events from {event.source!r}.")
             try:
-                handled = handler(uow, event.payload, policy, now)
+                handled = handler(uow, event.payload, ctx, now)
             except transient:
                 raise
             except Exception as error:  # a permanent failure: keep the event, replayable

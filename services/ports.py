@@ -9,6 +9,8 @@ from typing import Protocol, Self
 
 from domain.account import Account
 from domain.invoices import InvoiceFact
+from domain.policy import HoldPolicy
+from domain.provisioning import Attempt, ProvisioningRequest
 from domain.timeline import TimelineEntry
 
 
@@ -108,6 +110,37 @@ class TimelineRepository(Protocol):
     def page(self, account_id: str, before_id: int | None, limit: int) -> Sequence[TimelineRecord]: ...
 
 
+class ProvisioningRepository(Protocol):
+    def add(self, request: ProvisioningRequest, now: datetime) -> None: ...
+
+    def save(self, request: ProvisioningRequest, now: datetime, *, due_at: datetime | None = None) -> None: ...
+
+    def reset_round(self, request_id: str) -> None: ...
+
+    def get(self, request_id: str, *, lock: bool = False) -> ProvisioningRequest | None: ...
+
+    def find_by_order(self, account_id: str, order_id: str) -> ProvisioningRequest | None: ...
+
+    def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]: ...
+
+    def count_awaiting(self, account_id: str) -> int: ...
+
+    def claim_queued(self, request_ids: Iterable[str]) -> list[tuple[ProvisioningRequest, int]]:
+        """Lock the still-queued requests among these; each with its attempts in the current round."""
+
+    def lock_many(self, request_ids: Iterable[str]) -> list[ProvisioningRequest]: ...
+
+    def add_attempts(self, attempts: Iterable[tuple[str, Attempt]]) -> None: ...
+
+    def stale(
+        self, queued_before: datetime, provisioning_before: datetime, limit: int
+    ) -> list[ProvisioningRequest]: ...
+
+    def page(
+        self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[ProvisioningRequest]: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def inbox(self) -> InboxRepository: ...
@@ -123,6 +156,9 @@ class UnitOfWork(Protocol):
 
     @property
     def timeline(self) -> TimelineRepository: ...
+
+    @property
+    def requests(self) -> ProvisioningRepository: ...
 
     def __enter__(self) -> Self: ...
 
@@ -140,6 +176,42 @@ class Publisher(Protocol):
     """Sends work to the worker processes."""
 
     def process_inbox_event(self, inbox_id: int) -> None: ...
+
+    def dispatch_provisioning(self, request_ids: Sequence[str], countdown: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one call to the provisioning API came to."""
+
+    attempt: Attempt
+    outcome: str  # "provisioned", "rejected" (failed for good) or "transient" (try again)
+
+
+class Provisioner(Protocol):
+    """Sends one request to the provisioning API (or only logs it, when none is configured)."""
+
+    def send(self, request: ProvisioningRequest) -> SendResult: ...
+
+
+@dataclass(frozen=True)
+class ProvisioningPolicy:
+    """Retries and batching of dispatch (PROVISIONING_* settings)."""
+
+    max_attempts: int = 8
+    backoff_seconds: float = 2.0
+    backoff_cap_seconds: float = 300.0
+    stuck_after_seconds: float = 120.0
+    batch_size: int = 50
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What the use cases need besides a unit of work: the rules and where follow-up work goes."""
+
+    policy: HoldPolicy
+    publisher: Publisher
+    provisioning: ProvisioningPolicy = ProvisioningPolicy()
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -48,7 +48,14 @@ class MalformedEvent(ValueError):
     """The body is not a Stripe event Holdfast can use; the message says why."""
 
 
+# No control characters, no lone surrogates: ids are stored and compared as text.
+_PRINTABLE = validate.Predicate("isprintable", error="Not printable text.")
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z, the last time a datetime holds
+
+
 class _DataSchema(Schema):
+    error_messages = {"type": "Not an object."}
+
     class Meta:
         unknown = INCLUDE
 
@@ -61,9 +68,13 @@ class EventEnvelopeSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    id = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    type = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    created = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    id = fields.String(required=True, validate=[validate.Length(min=1, max=255), _PRINTABLE])
+    type = fields.String(required=True, validate=[validate.Length(min=1, max=128), _PRINTABLE])
+    created = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=_LAST_SECOND, error="Not a Unix time in seconds."),
+    )
     data = fields.Nested(_DataSchema, required=True)
     api_version = fields.String(allow_none=True, load_default=None)
 
@@ -84,17 +95,19 @@ class StripeEvent:
 def _first_error(messages: Any, path: str = "") -> str:
     if isinstance(messages, dict):
         key, value = next(iter(messages.items()))
+        if key == "_schema":  # an error about the object at ``path`` itself
+            return _first_error(value, path)
         return _first_error(value, f"{path}.{key}" if path else str(key))
     if isinstance(messages, list) and messages:
         return f"{path}: {_first_error(messages[0])}" if path else _first_error(messages[0])
-    return str(messages)
+    return str(messages).rstrip(".")
 
 
 def parse_event(body: bytes | str) -> StripeEvent:
     """Parse a webhook body into an event envelope, or raise MalformedEvent."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedEvent("The body is not valid JSON.") from None
     if not isinstance(document, dict) or document.get("object", "event") != "event":
         raise MalformedEvent("The body is not a Stripe event object.")

@@ -6,10 +6,9 @@ from datetime import datetime
 
 from domain.account import Account
 from domain.invoices import merge
-from domain.policy import HoldPolicy
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import reevaluate_account
-from services.ports import Handled, UnitOfWork
+from services.ports import Handled, ServiceContext, UnitOfWork
 from services.stripe_events import (
     CUSTOMER_EVENT_TYPES,
     INVOICE_EVENT_TYPES,
@@ -20,18 +19,18 @@ from services.stripe_events import (
 )
 
 
-def handle_stripe_event(uow: UnitOfWork, payload: str, policy: HoldPolicy, now: datetime) -> Handled:
+def handle_stripe_event(uow: UnitOfWork, payload: str, ctx: ServiceContext, now: datetime) -> Handled:
     """Apply one Stripe event inside the caller's transaction."""
     event = parse_event(payload)
     change = Change(at=now, actor="stripe", cause=event.cause)
     if event.type in INVOICE_EVENT_TYPES:
-        return _apply_invoice_event(uow, event, policy, change)
+        return _apply_invoice_event(uow, event, ctx, change)
     if event.type in CUSTOMER_EVENT_TYPES:
-        return _apply_customer_event(uow, event, policy, change)
+        return _apply_customer_event(uow, event, ctx, change)
     return Handled("ignored")
 
 
-def _apply_invoice_event(uow: UnitOfWork, event: StripeEvent, policy: HoldPolicy, change: Change) -> Handled:
+def _apply_invoice_event(uow: UnitOfWork, event: StripeEvent, ctx: ServiceContext, change: Change) -> Handled:
     fact = invoice_fact(event)
     # The customer row serializes every change to this customer's facts and mapping.
     mapping = uow.customers.lock(fact.customer_id, change.at)
@@ -42,11 +41,11 @@ def _apply_invoice_event(uow: UnitOfWork, event: StripeEvent, policy: HoldPolicy
     if mapping.account_id is None:
         # Kept as a fact; applied as soon as the customer maps to an account.
         return Handled("processed")
-    reevaluate_account(uow, mapping.account_id, policy, change)
+    reevaluate_account(uow, mapping.account_id, ctx, change)
     return Handled("processed", mapping.account_id)
 
 
-def _apply_customer_event(uow: UnitOfWork, event: StripeEvent, policy: HoldPolicy, change: Change) -> Handled:
+def _apply_customer_event(uow: UnitOfWork, event: StripeEvent, ctx: ServiceContext, change: Change) -> Handled:
     details = customer_details(event)
     if details.crm_account_id is None:
         return Handled("ignored")
@@ -58,7 +57,7 @@ def _apply_customer_event(uow: UnitOfWork, event: StripeEvent, policy: HoldPolic
     if account is None:
         uow.accounts.add(Account(account_id, name=details.name, currency=details.currency), change.at)
         uow.timeline.append(account_id, [TimelineEntry.of(change, "account_created", name=details.name)])
-    map_customer(uow, details.customer_id, account_id, mapping.account_id, event.created, policy, change)
+    map_customer(uow, details.customer_id, account_id, mapping.account_id, event.created, ctx, change)
     return Handled("processed", account_id)
 
 
@@ -68,7 +67,7 @@ def map_customer(
     account_id: str,
     previous_account_id: str | None,
     mapped_at: datetime,
-    policy: HoldPolicy,
+    ctx: ServiceContext,
     change: Change,
 ) -> None:
     """Map a (locked) Stripe customer to an account and re-evaluate both accounts involved."""
@@ -82,5 +81,5 @@ def map_customer(
             previous_account_id,
             [TimelineEntry.of(change, "customer_unmapped", stripe_customer_id=customer_id)],
         )
-        reevaluate_account(uow, previous_account_id, policy, change)
-    reevaluate_account(uow, account_id, policy, change)
+        reevaluate_account(uow, previous_account_id, ctx, change)
+    reevaluate_account(uow, account_id, ctx, change)

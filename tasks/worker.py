@@ -9,12 +9,12 @@ from celery import Task
 from celery.signals import setup_logging
 from celery.utils.time import get_exponential_backoff_interval
 
-from adapters.broker import TASK_PROCESS_INBOX_EVENT, TASK_SWEEP_INBOX
+from adapters.broker import TASK_DISPATCH_PROVISIONING, TASK_PROCESS_INBOX_EVENT, TASK_SWEEP_INBOX
 from bootstrap import Container, build
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import load_settings
-from services import inbox
+from services import inbox, provisioning
 
 settings = load_settings()
 app = create_celery(settings)
@@ -45,7 +45,7 @@ def process_inbox_event(self: Task, inbox_id: int) -> str:
     """Apply one stored webhook delivery; retry only transient (database) failures."""
     c = container()
     try:
-        return inbox.process_inbox_event(c.uow(), inbox_id, c.handlers, c.policy, c.clock(), c.transient_errors)
+        return inbox.process_inbox_event(c.uow(), inbox_id, c.handlers, c.context, c.clock(), c.transient_errors)
     except c.transient_errors as error:
         inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry")
         if self.request.retries >= settings.task_max_retries:
@@ -58,9 +58,29 @@ def _backoff(retries: int) -> int:
 
 
 @app.task(name=TASK_SWEEP_INBOX, acks_late=True)
-def sweep_inbox() -> int:
-    """Re-queue deliveries left unprocessed (broker down when stored, message lost)."""
+def sweep() -> int:
+    """Re-queue deliveries left unprocessed and provisioning requests left behind (lost messages, dead workers)."""
     c = container()
-    return inbox.sweep(
+    swept = inbox.sweep(
         c.uow(), c.publisher, older_than=timedelta(seconds=settings.inbox_sweep_age_seconds), now=c.clock()
     )
+    return swept + provisioning.sweep_requests(c.uow(), c.context, c.clock())
+
+
+@app.task(
+    name=TASK_DISPATCH_PROVISIONING,
+    bind=True,
+    acks_late=True,
+    max_retries=settings.task_max_retries,
+)
+def dispatch_provisioning(self: Task, request_ids: list[str]) -> dict[str, str]:
+    """Call the provisioning API for a batch of queued requests and record each outcome."""
+    c = container()
+    try:
+        return provisioning.dispatch_requests(
+            c.uow, c.context, c.provisioner, request_ids, c.clock, threads=settings.provisioning_threads
+        )
+    except c.transient_errors as error:
+        if self.request.retries >= settings.task_max_retries:
+            raise  # the requests stay queued or provisioning; the sweep picks them up
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None

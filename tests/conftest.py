@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import stripe
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import create_engine, delete, select, text
 
 from adapters.db.tables import metadata
 from bootstrap import Container, build
@@ -47,10 +47,32 @@ def _unavailable(what: str, error: Exception) -> None:
 
 
 @pytest.fixture(scope="session")
-def backend_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def provisioning_api() -> Iterator[Any]:
+    """The stand-in provisioning API, for the whole session (workers are told its URL)."""
+    from tests.provisioning_server import running_server
+
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def provisioning(provisioning_api: Any) -> Any:
+    """The stand-in provisioning API, answering 200 with no calls recorded."""
+    provisioning_api.reset()
+    yield provisioning_api
+    provisioning_api.reset()
+
+
+@pytest.fixture(scope="session")
+def backend_env(tmp_path_factory: pytest.TempPathFactory, provisioning_api: Any) -> Iterator[dict[str, str]]:
     """The environment a Holdfast process gets in these tests (also given to worker processes)."""
     instance = tmp_path_factory.mktemp("instance")
     env = {
+        "PROVISIONING_URL": provisioning_api.url,
+        "PROVISIONING_MAX_ATTEMPTS": "3",
+        "PROVISIONING_BACKOFF_SECONDS": "0.2",
+        "PROVISIONING_READ_TIMEOUT": "1",
+        "PROVISIONING_STUCK_SECONDS": "2",
         "HOLDFAST_INSTANCE_DIR": str(instance),
         "STRIPE_WEBHOOK_SECRET": f"{WEBHOOK_SECRET},{OLD_WEBHOOK_SECRET}",
         "ADMIN_API_TOKEN": ADMIN_TOKEN,
@@ -173,3 +195,29 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def process_pending(container: Container) -> list[str]:
+    """Process every stored, unprocessed delivery with the same service call the worker task makes."""
+    from adapters.db.tables import InboxEventRow
+    from services.inbox import process_inbox_event
+
+    with container.session_factory() as session:
+        ids = list(
+            session.execute(
+                select(InboxEventRow.id).where(InboxEventRow.status == "received").order_by(InboxEventRow.id)
+            ).scalars()
+        )
+    return [
+        process_inbox_event(
+            container.uow(), i, container.handlers, container.context, container.clock(), container.transient_errors
+        )
+        for i in ids
+    ]
+
+
+def inbox_rows(container: Container) -> list[Any]:
+    from adapters.db.tables import InboxEventRow
+
+    with container.session_factory() as session:
+        return list(session.execute(select(InboxEventRow).order_by(InboxEventRow.id)).scalars())

@@ -155,3 +155,42 @@ class InvoiceRow(Base):
     failures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     uncollectible_since: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProvisioningRequestRow(Base):
+    """An order to provision, with its state and what it waits for."""
+
+    __tablename__ = "provisioning_requests"
+    __table_args__ = (
+        UniqueConstraint("account_id", "order_id", name="uq_provisioning_requests_account_id_order_id"),
+        Index("ix_provisioning_requests_account_id_state", "account_id", "state"),
+        Index("ix_provisioning_requests_state_due_at", "state", "due_at"),
+    )
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    waiting_for: Mapped[list[str]] = mapped_column(JSON, default=list)
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
+    round_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # queued: when the next attempt is due; provisioning: when the current attempt began
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProvisioningAttemptRow(Base):
+    __tablename__ = "provisioning_attempts"
+    __table_args__ = (Index("ix_provisioning_attempts_request_id_id", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(36), ForeignKey("provisioning_requests.request_id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)

@@ -8,6 +8,7 @@ from typing import Self
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.db.provisioning_repository import SqlProvisioningRepository
 from adapters.db.repositories import (
     SqlAccountRepository,
     SqlCustomerRepository,
@@ -31,6 +32,7 @@ class SqlUnitOfWork:
         self.invoices = SqlInvoiceRepository(self.session)
         self.accounts = SqlAccountRepository(self.session)
         self.timeline = SqlTimelineRepository(self.session)
+        self.requests = SqlProvisioningRepository(self.session)
         self._after_commit = []
         return self
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from domain.account import MAX_ACCOUNT_ID_LENGTH, HoldAlreadyPlaced, NoSuchHold
 from services import accounts as account_service
+from webhooks.api import Blueprint
+from webhooks.api.auth import require_admin_token
 from webhooks.api.pagination import decode_cursor, decode_int_cursor, encode_cursor
 from webhooks.api.schemas import (
     AccountListQuerySchema,
@@ -24,6 +24,7 @@ from webhooks.context import container
 from webhooks.errors import ApiError
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/accounts", description="Accounts, holds and timelines")
+blp.before_request(require_admin_token)
 
 
 def checked_account_id(account_id: str) -> str:
@@ -51,7 +52,7 @@ def put_account(changes: dict[str, Any], account_id: str) -> tuple[Any, int]:
         changes["currency"] = changes["currency"].lower()
     try:
         view, created = account_service.put_account(
-            c.uow(), checked_account_id(account_id), changes, c.policy, c.clock()
+            c.uow(), checked_account_id(account_id), changes, c.context, c.clock()
         )
     except account_service.CustomerAlreadyMapped as error:
         raise ApiError(409, "customer_already_mapped", str(error)) from None
@@ -65,7 +66,7 @@ def get_account(account_id: str) -> Any:
     """An account with its holds, exposure and what its holds do now."""
     c = container()
     try:
-        return account_service.view_account(c.uow(), checked_account_id(account_id), c.policy, c.clock())
+        return account_service.view_account(c.uow(), checked_account_id(account_id), c.context, c.clock())
     except account_service.AccountNotFound as error:
         raise _not_found(error) from None
 
@@ -82,7 +83,7 @@ def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
         on_hold=query.get("on_hold"),
         after=decode_cursor(query.get("cursor")),
         limit=limit + 1,
-        policy=c.policy,
+        ctx=c.context,
         now=c.clock(),
     )
     page, more = views[:limit], len(views) > limit
@@ -99,7 +100,7 @@ def place_hold(body: dict[str, Any], account_id: str) -> Any:
     c = container()
     try:
         return account_service.place_manual_hold(
-            c.uow(), checked_account_id(account_id), body.get("note"), c.policy, c.clock()
+            c.uow(), checked_account_id(account_id), body.get("note"), c.context, c.clock()
         )
     except account_service.AccountNotFound as error:
         raise _not_found(error) from None
@@ -116,7 +117,7 @@ def lift_hold(query: dict[str, Any], account_id: str) -> Any:
     c = container()
     try:
         return account_service.lift_manual_hold(
-            c.uow(), checked_account_id(account_id), query.get("note"), c.policy, c.clock()
+            c.uow(), checked_account_id(account_id), query.get("note"), c.context, c.clock()
         )
     except account_service.AccountNotFound as error:
         raise _not_found(error) from None

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from services import inbox as inbox_service
+from webhooks.api import Blueprint
+from webhooks.api.auth import require_admin_token
 from webhooks.api.pagination import decode_int_cursor, encode_cursor
 from webhooks.api.schemas import ErrorSchema, InboxEventSchema, InboxPageSchema, InboxQuerySchema
 from webhooks.context import container
 from webhooks.errors import ApiError
 
 blp = Blueprint("events", __name__, url_prefix="/api/events", description="Stored webhook deliveries")
+blp.before_request(require_admin_token)
 
 
 @blp.route("", methods=["GET"])
@@ -34,6 +35,8 @@ def list_events(query: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(409, schema=ErrorSchema, description="The event has not failed.")
 def replay(source: str, event_id: str) -> Any:
     """Process a failed event again."""
+    if not (source.isprintable() and event_id.isprintable()):
+        raise ApiError(400, "invalid_event_id", "An event's source and id are printable text.")
     c = container()
     try:
         event = inbox_service.replay(c.uow(), c.publisher, source, event_id, c.clock())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from adapters.broker import TASK_SWEEP_INBOX
+from webhooks.api import Blueprint
+from webhooks.api.auth import require_admin_token
 from webhooks.api.schemas import QueuedSchema
 from webhooks.context import container
 
 blp = Blueprint("ops", __name__, url_prefix="/api/ops", description="Operations")
+blp.before_request(require_admin_token)
 
 
 @blp.route("/sweep", methods=["POST"])

@@ -7,6 +7,12 @@ import binascii
 
 from webhooks.errors import ApiError
 
+_MAX_ID = 2**63 - 1  # the largest row id any backend stores (BIGINT)
+
+
+def _invalid() -> ApiError:
+    return ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.")
+
 
 def encode_cursor(value: str | int) -> str:
     return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
@@ -15,16 +21,19 @@ def encode_cursor(value: str | int) -> str:
 def decode_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    try:  # validate=True: characters outside the alphabet are refused, not skipped
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from None
+        raise _invalid() from None
+    if not raw or "\x00" in raw:  # encode_cursor never gives these out; PostgreSQL refuses NUL
+        raise _invalid()
+    return raw
 
 
 def decode_int_cursor(cursor: str | None) -> int | None:
     raw = decode_cursor(cursor)
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
+        raise _invalid()
     return int(raw)

@@ -13,6 +13,8 @@ CENT = Decimal("0.01")
 
 
 class StrictSchema(Schema):
+    error_messages = {"type": "The body must be a JSON object."}
+
     class Meta:
         unknown = RAISE
 
@@ -74,11 +76,11 @@ class AccountPutSchema(StrictSchema):
     name = fields.String(allow_none=True, validate=validate.Length(max=400))
     stripe_customer_id = fields.String(
         allow_none=False,
-        validate=validate.Regexp(r"^cus_[A-Za-z0-9]{1,250}$", error="Not a Stripe customer id (cus_...)."),
+        validate=validate.Regexp(r"^cus_[A-Za-z0-9]{1,250}\Z", error="Not a Stripe customer id (cus_...)."),
     )
     credit_limit = Money(allow_none=True, validate=validate.Range(min=0, error="The credit limit cannot be negative."))
     currency = fields.String(
-        allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="Not a three-letter currency code.")
+        allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{3}\Z", error="Not a three-letter currency code.")
     )
 
 

@@ -1,0 +1,210 @@
+"""Provisioning requests and their attempts in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from adapters.db.tables import ProvisioningAttemptRow, ProvisioningRequestRow
+from domain.provisioning import PENDING, Attempt, ProvisioningRequest, RequestState
+
+
+def _attempt(row: ProvisioningAttemptRow) -> Attempt:
+    return Attempt(at=row.at, duration_ms=row.duration_ms, status=row.status, error=row.error, note=row.note)
+
+
+class SqlProvisioningRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: dict[str, ProvisioningRequestRow] = {}
+
+    def _request(self, row: ProvisioningRequestRow, attempts: list[Attempt] | None = None) -> ProvisioningRequest:
+        self._rows[row.request_id] = row
+        return ProvisioningRequest(
+            request_id=row.request_id,
+            account_id=row.account_id,
+            order_id=row.order_id,
+            amount=row.amount,
+            currency=row.currency,
+            description=row.description,
+            state=RequestState(row.state),
+            created_at=row.created_at,
+            waiting_for=tuple(row.waiting_for or ()),
+            attempts=attempts or [],
+            failure=row.failure,
+        )
+
+    def _with_attempts(self, rows: Sequence[ProvisioningRequestRow]) -> list[ProvisioningRequest]:
+        attempts: dict[str, list[Attempt]] = {row.request_id: [] for row in rows}
+        if attempts:
+            for a in self.session.execute(
+                select(ProvisioningAttemptRow)
+                .where(ProvisioningAttemptRow.request_id.in_(list(attempts)))
+                .order_by(ProvisioningAttemptRow.id)
+            ).scalars():
+                attempts[a.request_id].append(_attempt(a))
+        return [self._request(row, attempts[row.request_id]) for row in rows]
+
+    def add(self, request: ProvisioningRequest, now: datetime) -> None:
+        row = ProvisioningRequestRow(
+            request_id=request.request_id,
+            account_id=request.account_id,
+            order_id=request.order_id,
+            amount=request.amount,
+            currency=request.currency,
+            description=request.description,
+            state=str(request.state),
+            waiting_for=list(request.waiting_for),
+            failure=request.failure,
+            round_attempts=0,
+            created_at=request.created_at,
+            updated_at=now,
+        )
+        self.session.add(row)
+        self.session.flush()
+        self._rows[row.request_id] = row
+
+    def save(self, request: ProvisioningRequest, now: datetime, *, due_at: datetime | None = None) -> None:
+        row = self._rows.get(request.request_id) or self.session.get(ProvisioningRequestRow, request.request_id)
+        assert row is not None, "save() of a request that was never added"
+        row.state = str(request.state)
+        row.waiting_for = list(request.waiting_for)
+        row.failure = request.failure
+        row.updated_at = now
+        row.due_at = due_at
+        if request.state is RequestState.QUEUED and due_at is None:
+            row.due_at = now
+
+    def reset_round(self, request_id: str) -> None:
+        self.session.execute(
+            update(ProvisioningRequestRow)
+            .where(ProvisioningRequestRow.request_id == request_id)
+            .values(round_attempts=0)
+        )
+
+    def get(self, request_id: str, *, lock: bool = False) -> ProvisioningRequest | None:
+        query = select(ProvisioningRequestRow).where(ProvisioningRequestRow.request_id == request_id)
+        if lock:
+            query = query.with_for_update()
+        row = self.session.execute(query).scalar_one_or_none()
+        return None if row is None else self._with_attempts([row])[0]
+
+    def find_by_order(self, account_id: str, order_id: str) -> ProvisioningRequest | None:
+        row = self.session.execute(
+            select(ProvisioningRequestRow).where(
+                ProvisioningRequestRow.account_id == account_id, ProvisioningRequestRow.order_id == order_id
+            )
+        ).scalar_one_or_none()
+        return None if row is None else self._with_attempts([row])[0]
+
+    def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]:
+        query = (
+            select(ProvisioningRequestRow)
+            .where(
+                ProvisioningRequestRow.account_id == account_id,
+                ProvisioningRequestRow.state.in_([str(s) for s in PENDING]),
+            )
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+        )
+        if lock:
+            query = query.with_for_update()
+        return [self._request(row) for row in self.session.execute(query).scalars()]
+
+    def count_awaiting(self, account_id: str) -> int:
+        return int(
+            self.session.execute(
+                select(func.count()).where(
+                    ProvisioningRequestRow.account_id == account_id,
+                    ProvisioningRequestRow.state == str(RequestState.AWAITING),
+                )
+            ).scalar_one()
+        )
+
+    def claim_queued(self, request_ids: Iterable[str]) -> list[tuple[ProvisioningRequest, int]]:
+        """Lock the given requests that are still queued (skipping rows another worker holds)."""
+        rows = list(
+            self.session.execute(
+                select(ProvisioningRequestRow)
+                .where(
+                    ProvisioningRequestRow.request_id.in_(list(request_ids)),
+                    ProvisioningRequestRow.state == str(RequestState.QUEUED),
+                )
+                .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        return [(self._request(row), row.round_attempts) for row in rows]
+
+    def lock_many(self, request_ids: Iterable[str]) -> list[ProvisioningRequest]:
+        rows = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(ProvisioningRequestRow.request_id.in_(list(request_ids)))
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+            .with_for_update()
+        ).scalars()
+        return [self._request(row) for row in rows]
+
+    def add_attempts(self, attempts: Iterable[tuple[str, Attempt]]) -> None:
+        values = [
+            {
+                "request_id": request_id,
+                "at": a.at,
+                "status": a.status,
+                "error": a.error,
+                "note": a.note,
+                "duration_ms": a.duration_ms,
+            }
+            for request_id, a in attempts
+        ]
+        if values:
+            self.session.execute(insert(ProvisioningAttemptRow), values)
+            ids = [v["request_id"] for v in values]
+            for request_id in set(ids):
+                self.session.execute(
+                    update(ProvisioningRequestRow)
+                    .where(ProvisioningRequestRow.request_id == request_id)
+                    .values(round_attempts=ProvisioningRequestRow.round_attempts + ids.count(request_id))
+                )
+
+    def stale(self, queued_before: datetime, provisioning_before: datetime, limit: int) -> list[ProvisioningRequest]:
+        """Queued requests overdue, and requests stuck provisioning (a worker died mid-call)."""
+        rows = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(
+                or_(
+                    (ProvisioningRequestRow.state == str(RequestState.QUEUED))
+                    & (ProvisioningRequestRow.due_at < queued_before),
+                    (ProvisioningRequestRow.state == str(RequestState.PROVISIONING))
+                    & (ProvisioningRequestRow.due_at < provisioning_before),
+                )
+            )
+            .order_by(ProvisioningRequestRow.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+        return [self._request(row) for row in rows]
+
+    def page(
+        self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[ProvisioningRequest]:
+        query = (
+            select(ProvisioningRequestRow)
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+            .limit(limit)
+        )
+        if state is not None:
+            query = query.where(ProvisioningRequestRow.state == state)
+        if account_id is not None:
+            query = query.where(ProvisioningRequestRow.account_id == account_id)
+        if after is not None:
+            created, request_id = after
+            query = query.where(
+                or_(
+                    ProvisioningRequestRow.created_at > created,
+                    (ProvisioningRequestRow.created_at == created) & (ProvisioningRequestRow.request_id > request_id),
+                )
+            )
+        return self._with_attempts(list(self.session.execute(query).scalars()))

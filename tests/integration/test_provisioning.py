@@ -1,0 +1,267 @@
+"""Orders and dispatch against the real database and a real local HTTP server as the provisioning API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from adapters.db.tables import ProvisioningRequestRow
+from bootstrap import make_provisioner
+from domain.timeline import Change
+from services.evaluation import reevaluate_account
+from services.provisioning import dispatch_requests, sweep_requests
+from tests.provisioning_server import HANG
+
+
+def order(
+    client: Any, admin: dict[str, str], account_id: str, order_id: str, amount: str = "10.00", **extra: Any
+) -> Any:
+    return client.post(
+        f"/api/accounts/{account_id}/orders",
+        json={"order_id": order_id, "amount": amount, **extra},
+        headers=admin,
+    )
+
+
+def queued_ids(container: Any) -> list[str]:
+    with container.session_factory() as session:
+        return list(
+            session.execute(
+                select(ProvisioningRequestRow.request_id)
+                .where(ProvisioningRequestRow.state == "queued")
+                .order_by(ProvisioningRequestRow.created_at)
+            ).scalars()
+        )
+
+
+def dispatch(container: Any) -> dict[str, str]:
+    """What the dispatch task does, for every queued request."""
+    provisioner = make_provisioner(container.settings)
+    return dispatch_requests(container.uow, container.context, provisioner, queued_ids(container), container.clock)
+
+
+def request(client: Any, admin: dict[str, str], request_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/provisioning/{request_id}", headers=admin)
+    assert response.status_code == 200, response.json
+    return dict(response.json)
+
+
+@pytest.fixture
+def acme(client: Any, admin: dict[str, str]) -> str:
+    assert client.put("/api/accounts/acme", json={"name": "Acme", "currency": "usd"}, headers=admin).status_code == 201
+    return "acme"
+
+
+def test_an_order_without_a_hold_is_sent_once_with_its_request_id_as_idempotency_key(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    accepted = order(client, admin, acme, "SO-1", "1250.00", description="10 seats")
+    assert accepted.status_code == 201 and accepted.json["state"] == "queued"
+    request_id = accepted.json["request_id"]
+    assert dispatch(container) == {request_id: "provisioned"}
+    (call,) = provisioning.calls
+    assert call.key == request_id
+    assert call.body == {
+        "request_id": request_id,
+        "account_id": "acme",
+        "order_id": "SO-1",
+        "amount": "1250.00",
+        "currency": "usd",
+        "description": "10 seats",
+    }
+    done = request(client, admin, request_id)
+    assert done["state"] == "provisioned"
+    assert [(a["status"], a["error"]) for a in done["attempts"]] == [(200, None)]
+    assert done["attempts"][0]["duration_ms"] >= 0
+    assert dispatch(container) == {}  # nothing queued: no second call
+    assert len(provisioning.calls) == 1
+
+
+def test_a_409_means_already_provisioned(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    provisioning.answer(409)
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    assert dispatch(container) == {request_id: "provisioned"}
+
+
+def test_a_400_fails_for_good_and_keeps_the_reason(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    provisioning.answer(400)
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    assert dispatch(container) == {request_id: "failed"}
+    failed = request(client, admin, request_id)
+    assert failed["state"] == "failed"
+    assert failed["attempts"][0]["status"] == 400 and "answered 400" in failed["attempts"][0]["error"]
+    assert "refused" in failed["failure"]
+    assert len(provisioning.calls) == 1
+
+
+def test_5xx_and_timeouts_are_retried_with_the_same_key_then_fail_after_the_limit(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    provisioning.answer(500, 503, HANG)  # then 500 for the third attempt: the limit (3 in tests)
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    assert dispatch(container) == {request_id: "retry"}
+    assert request(client, admin, request_id)["state"] == "queued"
+    assert dispatch(container) == {request_id: "retry"}  # the hang: a read timeout
+    assert dispatch(container) == {request_id: "failed"}
+    failed = request(client, admin, request_id)
+    assert [(a["status"], a["error"]) for a in failed["attempts"]] == [
+        (503, None),
+        (None, "timed out waiting for the provisioning API"),
+        (500, None),
+    ]
+    assert failed["failure"].startswith("Gave up after 3 attempts")
+    assert provisioning.keys() == [request_id] * 3
+
+
+def test_a_failed_request_is_retried_through_the_api_with_the_same_key(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    provisioning.answer(400)
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    dispatch(container)
+    provisioning.answer(200)
+    retried = client.post(f"/api/provisioning/{request_id}/retry", headers=admin)
+    assert retried.status_code == 202 and retried.json["state"] == "queued"
+    assert dispatch(container) == {request_id: "provisioned"}
+    assert provisioning.keys() == [request_id, request_id]
+    again = client.post(f"/api/provisioning/{request_id}/retry", headers=admin)
+    assert again.status_code == 409 and again.json["error"] == "not_retryable"
+
+
+def test_orders_are_refused_while_changes_are_blocked(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.post(f"/api/accounts/{acme}/holds", json={"reason": "manual", "note": "fraud review"}, headers=admin)
+    refused = order(client, admin, acme, "SO-1")
+    assert refused.status_code == 409
+    assert refused.json["error"] == "account_on_hold" and refused.json["reasons"] == ["manual"]
+    assert "on credit hold" in refused.json["message"]
+    assert client.get("/api/provisioning", headers=admin).json["items"] == []
+
+
+def test_an_order_over_the_credit_limit_waits_until_the_limit_is_raised(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "100.00"}, headers=admin)
+    first = order(client, admin, acme, "SO-1", "60.00").json
+    second = order(client, admin, acme, "SO-2", "50.00").json
+    third = order(client, admin, acme, "SO-3", "10.00").json
+    assert first["state"] == "queued"
+    assert (second["state"], second["waiting_for"]) == ("awaiting", ["credit_limit"])
+    # strictly oldest first: the small third order does not jump the queue
+    assert (third["state"], third["waiting_for"]) == ("awaiting", ["credit_limit"])
+    account = client.get(f"/api/accounts/{acme}", headers=admin).json
+    assert account["exposure"] == "60.00" and account["awaiting"] == 2
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "200.00"}, headers=admin)
+    assert request(client, admin, second["request_id"])["state"] == "queued"
+    assert request(client, admin, third["request_id"])["state"] == "queued"
+    assert client.get(f"/api/accounts/{acme}", headers=admin).json["exposure"] == "120.00"
+
+
+def test_the_same_order_id_again_returns_the_same_request_and_sends_nothing_more(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    first = order(client, admin, acme, "SO-1", "10.00")
+    dispatch(container)
+    again = order(client, admin, acme, "SO-1", "10.00")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["request_id"] == first.json["request_id"]
+    assert dispatch(container) == {}
+    assert len(provisioning.calls) == 1
+    conflict = order(client, admin, acme, "SO-1", "99.00")
+    assert conflict.status_code == 409 and conflict.json["error"] == "order_conflict"
+
+
+def test_a_reevaluation_that_runs_twice_dispatches_nothing_twice(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.post(f"/api/accounts/{acme}/holds", json={"reason": "manual"}, headers=admin)
+    client.delete(f"/api/accounts/{acme}/holds/manual", headers=admin)
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "5.00"}, headers=admin)
+    order_id = order(client, admin, acme, "SO-1", "10.00").json["request_id"]
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "50.00"}, headers=admin)
+    change = Change(container.clock(), "test", "test")
+    for _ in range(2):
+        with container.uow() as uow:
+            reevaluate_account(uow, acme, container.context, change)
+            uow.commit()
+    kinds = [e["kind"] for e in client.get(f"/api/accounts/{acme}/timeline", headers=admin).json["items"]]
+    assert kinds.count("request_queued") == 1
+    assert dispatch(container) == {order_id: "provisioned"}
+    assert len(provisioning.calls) == 1
+
+
+def test_cancelling_works_only_before_dispatch(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "0"}, headers=admin)
+    waiting = order(client, admin, acme, "SO-1").json["request_id"]
+    cancelled = client.post(f"/api/provisioning/{waiting}/cancel", headers=admin)
+    assert cancelled.status_code == 200 and cancelled.json["state"] == "cancelled"
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": None}, headers=admin)
+    sent = order(client, admin, acme, "SO-2").json["request_id"]
+    dispatch(container)
+    refused = client.post(f"/api/provisioning/{sent}/cancel", headers=admin)
+    assert refused.status_code == 409 and refused.json["error"] == "not_cancellable"
+    assert provisioning.keys() == [sent]
+
+
+def test_a_request_stuck_provisioning_is_recovered_by_the_sweep_with_the_same_key(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    from datetime import timedelta
+
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    with container.uow() as uow:  # a worker claimed it, then died before recording anything
+        ((claimed, _),) = uow.requests.claim_queued([request_id])
+        claimed.move(claimed.state.__class__("provisioning"), Change(container.clock(), "holdfast", "dispatch"))
+        uow.requests.save(claimed, container.clock(), due_at=container.clock())
+        uow.commit()
+    assert sweep_requests(container.uow(), container.context, container.clock()) == 0  # not stuck long enough
+    later = container.clock() + timedelta(seconds=container.settings.provisioning_stuck_seconds + 1)
+    assert sweep_requests(container.uow(), container.context, later) == 1
+    assert dispatch(container) == {request_id: "provisioned"}
+    assert provisioning.keys() == [request_id]
+
+
+def test_without_a_provisioning_url_requests_are_logged_and_marked_provisioned(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    import dataclasses
+
+    from adapters.provisioning_client import LoggingProvisioner
+
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    provisioner = make_provisioner(dataclasses.replace(container.settings, provisioning_url=None))
+    assert isinstance(provisioner, LoggingProvisioner)
+    dispatch_requests(container.uow, container.context, provisioner, [request_id], container.clock)
+    done = request(client, admin, request_id)
+    assert done["state"] == "provisioned"
+    assert done["attempts"][0]["note"] == LoggingProvisioner.NOTE
+    assert provisioning.calls == []
+
+
+def test_the_provisioning_list_filters_by_state_and_account_and_pages(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "0"}, headers=admin)
+    ids = [order(client, admin, acme, f"SO-{n}").json["request_id"] for n in range(5)]
+    client.put("/api/accounts/other", json={"credit_limit": "0"}, headers=admin)
+    order(client, admin, "other", "SO-X")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = f"/api/provisioning?state=awaiting&account_id={acme}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(query, headers=admin).json
+        seen += [item["request_id"] for item in page["items"]]
+        assert all(item["waiting_for"] == ["credit_limit"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids

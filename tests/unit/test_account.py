@@ -1,0 +1,69 @@
+"""The account aggregate: manual holds, source-owned holds and what they do."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.account import Account, HoldAlreadyPlaced, NoSuchHold
+from domain.holds import HoldReason, WantedHold
+from domain.policy import HoldPolicy
+from domain.timeline import Change
+from tests.unit.factories import at
+
+POLICY = HoldPolicy()
+API = Change(at(0), "api", "api")
+
+
+def test_a_manual_hold_blocks_changes_and_parks_provisioning() -> None:
+    account = Account("acme")
+    entries = account.place_manual_hold("call finance", API)
+    assert [e.kind for e in entries] == ["hold_placed"]
+    effects = account.effects(POLICY, at(1))
+    assert effects.on_hold and effects.blocks_changes and effects.parks_provisioning
+    assert account.holds[HoldReason.MANUAL].note == "call finance"
+
+
+def test_a_second_manual_hold_is_refused_and_lifting_none_is_refused() -> None:
+    account = Account("acme")
+    account.place_manual_hold(None, API)
+    with pytest.raises(HoldAlreadyPlaced):
+        account.place_manual_hold(None, API)
+    account.lift_manual_hold(None, API)
+    with pytest.raises(NoSuchHold):
+        account.lift_manual_hold(None, API)
+
+
+def test_a_credit_review_parks_provisioning_but_accepts_orders() -> None:
+    account = Account("acme")
+    account.settle_hold(HoldReason.CREDIT_REVIEW, WantedHold(HoldReason.CREDIT_REVIEW, "dynamics:op1"), API)
+    effects = account.effects(POLICY, at(1))
+    assert effects.parks_provisioning and not effects.blocks_changes
+
+
+def test_settling_a_source_hold_twice_changes_nothing_the_second_time() -> None:
+    account = Account("acme")
+    wanted = WantedHold(HoldReason.NON_PAYMENT, "stripe:evt_1")
+    assert len(account.settle_hold(HoldReason.NON_PAYMENT, wanted, API)) == 1
+    assert account.settle_hold(HoldReason.NON_PAYMENT, wanted, API) == []
+    assert [e.kind for e in account.settle_hold(HoldReason.NON_PAYMENT, None, API)] == ["hold_released"]
+    assert account.settle_hold(HoldReason.NON_PAYMENT, None, API) == []
+
+
+def test_releasing_non_payment_never_lifts_a_manual_hold() -> None:
+    account = Account("acme")
+    account.place_manual_hold(None, API)
+    account.settle_hold(HoldReason.NON_PAYMENT, WantedHold(HoldReason.NON_PAYMENT, "stripe:evt_1"), API)
+    account.settle_hold(HoldReason.NON_PAYMENT, None, API)
+    assert set(account.holds) == {HoldReason.MANUAL}
+
+
+def test_paused_enforcement_keeps_holds_visible_but_without_effect_until_it_ends() -> None:
+    account = Account("acme")
+    account.place_manual_hold(None, API)
+    account.pause_enforcement(at(0) + timedelta(days=1), "key customer", API)
+    paused = account.effects(POLICY, at(60))
+    assert paused.on_hold and paused.paused and not paused.blocks_changes and not paused.parks_provisioning
+    expired = account.effects(POLICY, at(0) + timedelta(days=1))
+    assert expired.blocks_changes

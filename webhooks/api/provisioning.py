@@ -1,0 +1,132 @@
+"""Orders and provisioning requests: submit, look up, list, retry, cancel. Thin: parse, call a service, answer."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from domain.provisioning import TransitionRefused
+from domain.timeline import Change
+from services import provisioning as service
+from webhooks.api import Blueprint
+from webhooks.api.accounts import checked_account_id
+from webhooks.api.auth import require_admin_token
+from webhooks.api.order_schemas import (
+    AccountOnHoldSchema,
+    OrderCreateSchema,
+    ProvisioningPageSchema,
+    ProvisioningQuerySchema,
+    ProvisioningRequestSchema,
+)
+from webhooks.api.pagination import decode_cursor, encode_cursor
+from webhooks.api.schemas import ErrorSchema
+from webhooks.context import container
+from webhooks.errors import ApiError
+
+blp = Blueprint("provisioning", __name__, url_prefix="/api", description="Orders and provisioning requests")
+blp.before_request(require_admin_token)
+
+
+def _api_change() -> Change:
+    return Change(container().clock(), "api", "api")
+
+
+def _not_found(error: LookupError) -> ApiError:
+    return ApiError(404, "not_found", str(error))
+
+
+@blp.route("/accounts/<account_id>/orders", methods=["POST"])
+@blp.arguments(OrderCreateSchema)
+@blp.response(201, ProvisioningRequestSchema, description="The order was accepted.")
+@blp.alt_response(200, schema=ProvisioningRequestSchema, description="This order id was already accepted.")
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(409, schema=AccountOnHoldSchema, description="The account's holds block changes.")
+def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
+    """Submit an order: dispatched at once, parked as awaiting, or refused while changes are blocked."""
+    c = container()
+    try:
+        submitted = service.submit_order(
+            c.uow(),
+            c.context,
+            account_id=checked_account_id(account_id),
+            order_id=body["order_id"],
+            amount=body["amount"],
+            description=body.get("description"),
+            change=_api_change(),
+        )
+    except service.AccountNotFound as error:
+        raise ApiError(404, "account_not_found", str(error)) from None
+    except service.AccountOnHold as error:
+        raise ApiError(409, "account_on_hold", str(error), reasons=error.reasons) from None
+    except service.OrderConflict as error:
+        raise ApiError(409, "order_conflict", str(error)) from None
+    return submitted.request, 201 if submitted.created else 200
+
+
+@blp.route("/provisioning", methods=["GET"])
+@blp.arguments(ProvisioningQuerySchema, location="query")
+@blp.response(200, ProvisioningPageSchema)
+def list_requests(query: dict[str, Any]) -> dict[str, Any]:
+    """Requests oldest first, by state and account."""
+    c = container()
+    limit = query["limit"]
+    after = _decode_request_cursor(query.get("cursor"))
+    requests = service.list_requests(
+        c.uow(), state=query.get("state"), account_id=query.get("account_id"), after=after, limit=limit + 1
+    )
+    page, more = requests[:limit], len(requests) > limit
+    cursor = encode_cursor(json.dumps([page[-1].created_at.isoformat(), page[-1].request_id])) if more else None
+    return {"items": page, "next_cursor": cursor}
+
+
+def _decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    try:
+        created, request_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(request_id)
+    except (ValueError, TypeError):
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from None
+
+
+@blp.route("/provisioning/<request_id>", methods=["GET"])
+@blp.response(200, ProvisioningRequestSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def get_request(request_id: str) -> Any:
+    """One request with its state, what it waits for, and every attempt."""
+    try:
+        return service.view_request(container().uow(), request_id)
+    except service.RequestNotFound as error:
+        raise _not_found(error) from None
+
+
+@blp.route("/provisioning/<request_id>/retry", methods=["POST"])
+@blp.response(202, ProvisioningRequestSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="The request has not failed.")
+def retry_request(request_id: str) -> Any:
+    """Send a failed request again, with the same idempotency key."""
+    c = container()
+    try:
+        return service.retry_request(c.uow(), c.context, request_id, _api_change())
+    except service.RequestNotFound as error:
+        raise _not_found(error) from None
+    except TransitionRefused as error:
+        raise ApiError(409, "not_retryable", str(error)) from None
+
+
+@blp.route("/provisioning/<request_id>/cancel", methods=["POST"])
+@blp.response(200, ProvisioningRequestSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="The request was already dispatched.")
+def cancel_request(request_id: str) -> Any:
+    """Cancel a request that has not been dispatched."""
+    c = container()
+    try:
+        return service.cancel_request(c.uow(), c.context, request_id, _api_change())
+    except service.RequestNotFound as error:
+        raise _not_found(error) from None
+    except TransitionRefused as error:
+        raise ApiError(409, "not_cancellable", str(error)) from None
