@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -62,13 +62,13 @@ def database_url_for_sqlalchemy(url: str) -> str:
 class Settings:
     """The service's whole configuration, resolved and validated."""
 
-    database_url: str
-    broker_url: str
+    database_url: str = field(repr=False)
+    broker_url: str = field(repr=False)
     embedded: bool
     instance_dir: Path
-    stripe_webhook_secrets: tuple[str, ...]
-    admin_api_token: str
-    stripe_api_key: str | None = None
+    stripe_webhook_secrets: tuple[str, ...] = field(repr=False)
+    admin_api_token: str = field(repr=False)
+    stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
     stripe_signature_tolerance_seconds: int = 300
     max_body_bytes: int = 1024 * 1024

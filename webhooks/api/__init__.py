@@ -94,6 +94,7 @@ def init_api(app: Flask) -> HoldfastApi:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"security": [{"bearer": []}]},
     )
     api = HoldfastApi(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

@@ -1,0 +1,62 @@
+"""Configuration from the environment: Heroku's URL forms, required secrets refused with a sentence."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from bootstrap.celery_app import celery_config
+from bootstrap.settings import ConfigurationError, load_settings
+
+BASE = {
+    "STRIPE_WEBHOOK_SECRET": "whsec_a, whsec_b",
+    "ADMIN_API_TOKEN": "x" * 24,
+    "HOLDFAST_INSTANCE_DIR": "/tmp/hf-unit",
+}
+
+
+def test_herokus_postgres_url_form_is_accepted() -> None:
+    settings = load_settings({**BASE, "DATABASE_URL": "postgres://u:p@db.example:5432/name"})
+    assert settings.database_url == "postgresql+psycopg://u:p@db.example:5432/name"
+    assert not settings.embedded
+
+
+def test_no_database_or_redis_means_the_embedded_default() -> None:
+    settings = load_settings(BASE)
+    assert settings.embedded
+    assert settings.database_url == "sqlite:////tmp/hf-unit/holdfast.sqlite3"
+    assert settings.broker_url == "filesystem://"
+
+
+def test_webhook_secrets_are_split_for_rotation() -> None:
+    assert load_settings(BASE).stripe_webhook_secrets == ("whsec_a", "whsec_b")
+
+
+def test_a_rediss_url_gets_tls_verified_unless_told_otherwise() -> None:
+    verified = celery_config(load_settings({**BASE, "REDIS_URL": "rediss://:pw@redis.example:6380"}))
+    assert verified["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    lenient = celery_config(load_settings({**BASE, "REDIS_URL": "rediss://r:6380", "REDIS_TLS_VERIFY": "false"}))
+    assert lenient["broker_use_ssl"] == {"ssl_cert_reqs": ssl.CERT_NONE}
+    plain = celery_config(load_settings({**BASE, "REDIS_URL": "redis://r:6379"}))
+    assert "broker_use_ssl" not in plain
+
+
+@pytest.mark.parametrize(
+    ("env", "sentence"),
+    [
+        ({"ADMIN_API_TOKEN": "x" * 24}, "STRIPE_WEBHOOK_SECRET is not set"),
+        ({"STRIPE_WEBHOOK_SECRET": "whsec_a"}, "ADMIN_API_TOKEN is not set or shorter than 16 characters"),
+        ({**BASE, "ADMIN_API_TOKEN": "short"}, "ADMIN_API_TOKEN is not set or shorter than 16 characters"),
+        ({**BASE, "REDIS_URL": "amqp://guest@localhost"}, "REDIS_URL must start with redis:// or rediss://"),
+        ({**BASE, "PROVISIONING_MAX_ATTEMPTS": "many"}, "PROVISIONING_MAX_ATTEMPTS must be a whole number"),
+    ],
+)
+def test_a_configuration_that_cannot_start_is_refused_with_a_sentence(env: dict[str, str], sentence: str) -> None:
+    with pytest.raises(ConfigurationError, match=sentence):
+        load_settings(env)
+
+
+def test_secrets_do_not_appear_in_the_settings_repr() -> None:
+    settings = load_settings(BASE)
+    assert "x" * 24 not in repr(settings) and "whsec_a" not in repr(settings)
