@@ -11,6 +11,7 @@ QUEUE = "holdfast"
 TASK_PROCESS_INBOX_EVENT = "holdfast.inbox.process_event"
 TASK_SWEEP_INBOX = "holdfast.inbox.sweep"
 TASK_DISPATCH_PROVISIONING = "holdfast.provisioning.dispatch"
+TASK_WRITE_BACK_HOLD = "holdfast.crm.write_back_hold"
 
 
 class CeleryPublisher:
@@ -20,6 +21,9 @@ class CeleryPublisher:
 
     def process_inbox_event(self, inbox_id: int) -> None:
         self.celery.send_task(TASK_PROCESS_INBOX_EVENT, args=[inbox_id])
+
+    def write_back_hold(self, account_id: str, countdown: float | None = None) -> None:
+        self.celery.send_task(TASK_WRITE_BACK_HOLD, args=[account_id], countdown=countdown)
 
     def dispatch_provisioning(self, request_ids: Sequence[str], countdown: float | None = None) -> None:
         """Send request ids in batches; one task calls the API for a whole batch, concurrently."""

@@ -14,13 +14,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.broker import CeleryPublisher
 from adapters.db.engine import make_engine, make_session_factory
 from adapters.db.unit_of_work import SqlUnitOfWork
+from adapters.dynamics_events import CrmOptions, make_dynamics_handler
+from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
 from adapters.policy_file import load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
 from bootstrap.celery_app import create_celery
 from bootstrap.settings import Settings, load_settings
 from domain.policy import HoldPolicy
 from services.inbox import Handler
-from services.ports import Provisioner, ProvisioningPolicy, Publisher, ServiceContext, StorageUnavailable
+from services.ports import (
+    CrmWriter,
+    Provisioner,
+    ProvisioningPolicy,
+    Publisher,
+    ServiceContext,
+    StorageUnavailable,
+)
 from services.stripe_processing import handle_stripe_event
 
 
@@ -39,6 +48,7 @@ class Container:
     publisher: Publisher
     policy: HoldPolicy
     provisioner: Provisioner
+    crm: DynamicsWebApi | None = None
     clock: Callable[[], datetime] = utc_now
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Failures worth retrying: the database unreachable, a deadlock, a serialization failure.
@@ -59,7 +69,12 @@ class Container:
                 stuck_after_seconds=s.provisioning_stuck_seconds,
                 batch_size=s.provisioning_batch_size,
             ),
+            crm_write_back=self.crm is not None,
         )
+
+    @property
+    def crm_writer(self) -> CrmWriter | None:
+        return self.crm
 
 
 def make_provisioner(settings: Settings) -> Provisioner:
@@ -74,11 +89,28 @@ def make_provisioner(settings: Settings) -> Provisioner:
     )
 
 
+def make_crm_client(settings: Settings) -> DynamicsWebApi | None:
+    if not settings.dynamics_api_url:
+        return None
+    assert settings.dynamics_tenant_id and settings.dynamics_client_id and settings.dynamics_client_secret
+    return DynamicsWebApi(
+        WebApiSettings(
+            api_url=settings.dynamics_api_url,
+            tenant_id=settings.dynamics_tenant_id,
+            client_id=settings.dynamics_client_id,
+            client_secret=settings.dynamics_client_secret,
+            authority_url=settings.dynamics_authority_url,
+        )
+    )
+
+
 def build(settings: Settings | None = None) -> Container:
     settings = settings or load_settings()
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     celery = create_celery(settings)
+    crm = make_crm_client(settings)
+    options = CrmOptions(settings.dynamics_stripe_customer_field, settings.dynamics_app_user_id)
     return Container(
         settings=settings,
         engine=engine,
@@ -87,5 +119,6 @@ def build(settings: Settings | None = None) -> Container:
         publisher=CeleryPublisher(celery, settings.provisioning_batch_size),
         policy=load_policy(settings.hold_policy_path),
         provisioner=make_provisioner(settings),
-        handlers={"stripe": handle_stripe_event},
+        crm=crm,
+        handlers={"stripe": handle_stripe_event, "dynamics": make_dynamics_handler(options, crm)},
     )

@@ -8,9 +8,11 @@ default: a SQLite file and a filesystem broker under ``instance/``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
@@ -84,8 +86,25 @@ class Settings:
     provisioning_stuck_seconds: float = 120.0
     provisioning_batch_size: int = 50
     provisioning_threads: int = 8
+    dynamics_webhook_key: str | None = field(default=None, repr=False)
+    dynamics_webhook_header: tuple[str, str] | None = field(default=None, repr=False)
+    dynamics_stripe_customer_field: str | None = None
+    dynamics_api_url: str | None = None
+    dynamics_tenant_id: str | None = None
+    dynamics_client_id: str | None = None
+    dynamics_client_secret: str | None = field(default=None, repr=False)
+    dynamics_authority_url: str = "https://login.microsoftonline.com"
+    dynamics_app_user_id: str | None = None
     redis_tls_verify: bool = True
     log_level: str = "INFO"
+
+    @property
+    def dynamics_webhooks_enabled(self) -> bool:
+        return bool(self.dynamics_webhook_key or self.dynamics_webhook_header)
+
+    @property
+    def dynamics_web_api_enabled(self) -> bool:
+        return bool(self.dynamics_api_url)
 
     @property
     def broker_is_filesystem(self) -> bool:
@@ -94,6 +113,50 @@ class Settings:
     @property
     def broker_folder(self) -> Path:
         return self.instance_dir / "broker"
+
+
+def _dynamics_settings(env: Mapping[str, str], embedded: bool) -> dict[str, Any]:
+    def get(name: str) -> str | None:
+        value = (env.get(name) or "").strip()
+        return value or None
+
+    header = None
+    raw_header = get("DYNAMICS_WEBHOOK_HEADER")
+    if raw_header is not None:
+        name, sep, value = raw_header.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name.strip()) or not value.strip():
+            raise ConfigurationError(
+                "DYNAMICS_WEBHOOK_HEADER must be 'Name: value' (the HttpHeader key registered for the webhook)."
+            )
+        header = (name.strip(), value.strip())
+    api_url = get("DYNAMICS_API_URL")
+    if api_url is not None:
+        missing = [n for n in ("DYNAMICS_TENANT_ID", "DYNAMICS_CLIENT_ID", "DYNAMICS_CLIENT_SECRET") if not get(n)]
+        if missing:
+            raise ConfigurationError(
+                f"DYNAMICS_API_URL is set but {', '.join(missing)} is not: the Web API needs all of them."
+            )
+        if not api_url.startswith("https://"):
+            raise ConfigurationError("DYNAMICS_API_URL must be an https:// address.")
+    key = get("DYNAMICS_WEBHOOK_KEY")
+    in_use = api_url or get("DYNAMICS_STRIPE_CUSTOMER_FIELD") or get("DYNAMICS_APP_USER_ID")
+    if in_use and not (key or header) and not embedded:
+        raise ConfigurationError(
+            "Dynamics 365 is configured but POST /webhooks/dynamics has no authentication: set DYNAMICS_WEBHOOK_KEY "
+            "(WebhookKey, sent as ?code=) or DYNAMICS_WEBHOOK_HEADER ('Name: value', HttpHeader)."
+        )
+    app_user = get("DYNAMICS_APP_USER_ID")
+    return {
+        "dynamics_webhook_key": key,
+        "dynamics_webhook_header": header,
+        "dynamics_stripe_customer_field": get("DYNAMICS_STRIPE_CUSTOMER_FIELD"),
+        "dynamics_api_url": api_url.rstrip("/") if api_url else None,
+        "dynamics_tenant_id": get("DYNAMICS_TENANT_ID"),
+        "dynamics_client_id": get("DYNAMICS_CLIENT_ID"),
+        "dynamics_client_secret": get("DYNAMICS_CLIENT_SECRET"),
+        "dynamics_authority_url": (get("DYNAMICS_AUTHORITY_URL") or "https://login.microsoftonline.com").rstrip("/"),
+        "dynamics_app_user_id": app_user.lower() if app_user else None,
+    }
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -119,7 +182,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if len(admin_token) < 16:
         raise ConfigurationError("ADMIN_API_TOKEN is not set or shorter than 16 characters: the /api routes need it.")
 
+    dynamics = _dynamics_settings(env, embedded)
     return Settings(
+        **dynamics,
         database_url=database_url,
         broker_url=broker_url,
         embedded=embedded,

@@ -60,10 +60,17 @@ class Account:
     holds: dict[HoldReason, Hold] = field(default_factory=dict)
     enforcement_paused_until: datetime | None = None
     pause_note: str | None = None
+    # Finance's credit review, as the CRM's creditonhold says: the operation that set it.
+    credit_review_cause: str | None = None
 
     @property
     def on_hold(self) -> bool:
         return bool(self.holds)
+
+    def shows_hold(self, policy: HoldPolicy, now: datetime) -> bool:
+        """What the CRM's creditonhold should say: true while any hold takes effect."""
+        effects = self.effects(policy, now)
+        return bool(effects.blocking or effects.parking)
 
     def is_paused(self, now: datetime) -> bool:
         return self.enforcement_paused_until is not None and self.enforcement_paused_until > now

@@ -23,11 +23,18 @@ class Evaluation:
     invoice_exposure: Decimal
 
 
-def evaluate(invoices: Iterable[InvoiceFact], policy: HoldPolicy, now: datetime) -> Evaluation:
+def evaluate(
+    invoices: Iterable[InvoiceFact], policy: HoldPolicy, now: datetime, *, credit_review_cause: str | None = None
+) -> Evaluation:
     """What the account's facts call for at ``now`` (the caller passes the time: no clock here)."""
     verdict = evaluate_non_payment(invoices, policy.non_payment, now)
+    credit_review = (
+        WantedHold(HoldReason.CREDIT_REVIEW, credit_review_cause, "creditonhold set in the CRM")
+        if credit_review_cause
+        else None
+    )
     return Evaluation(
-        wanted={HoldReason.NON_PAYMENT: verdict.hold},
+        wanted={HoldReason.NON_PAYMENT: verdict.hold, HoldReason.CREDIT_REVIEW: credit_review},
         next_change_at=verdict.next_change_at,
         invoice_exposure=verdict.exposure,
     )

@@ -48,7 +48,7 @@ class AccountView:
 
 
 def _view(uow: UnitOfWork, account: Account, ctx: ServiceContext, now: datetime) -> AccountView:
-    evaluation = account_evaluation(uow, account.account_id, ctx.policy, now)
+    evaluation = account_evaluation(uow, account, ctx.policy, now)
     exposure = account_exposure(uow, account.account_id, evaluation)
     effects = account.effects(ctx.policy, now)
     return AccountView(

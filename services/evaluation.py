@@ -23,11 +23,11 @@ from services.ports import ServiceContext, UnitOfWork
 log = structlog.get_logger(__name__)
 
 
-def account_evaluation(uow: UnitOfWork, account_id: str, policy: HoldPolicy, now: datetime) -> Evaluation:
+def account_evaluation(uow: UnitOfWork, account: Account, policy: HoldPolicy, now: datetime) -> Evaluation:
     """Evaluate without changing anything (for reads)."""
-    customer = uow.customers.customer_of(account_id)
+    customer = uow.customers.customer_of(account.account_id)
     invoices = uow.invoices.for_customer(customer) if customer else []
-    return evaluate(invoices, policy, now)
+    return evaluate(invoices, policy, now, credit_review_cause=account.credit_review_cause)
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ def account_exposure(uow: UnitOfWork, account_id: str, evaluation: Evaluation) -
     )
 
 
+def crm_differs(uow: UnitOfWork, account: Account, ctx: ServiceContext, now: datetime) -> bool:
+    """Whether the CRM's creditonhold (as last seen or written) differs from the account's effective hold."""
+    shown = uow.accounts.crm_state(account.account_id).on_hold
+    wanted = account.shows_hold(ctx.policy, now)
+    return shown != wanted and not (shown is None and not wanted)
+
+
 def reevaluate_account(
     uow: UnitOfWork, account_id: str, ctx: ServiceContext, change: Change, *, account: Account | None = None
 ) -> list[TimelineEntry]:
@@ -54,7 +61,7 @@ def reevaluate_account(
     account = account or uow.accounts.get(account_id, lock=True)
     if account is None:
         return []
-    evaluation = account_evaluation(uow, account_id, ctx.policy, change.at)
+    evaluation = account_evaluation(uow, account, ctx.policy, change.at)
     entries = settle(account, evaluation, change)
     next_change = evaluation.next_change_at
     if account.enforcement_paused_until is not None and account.enforcement_paused_until > change.at:
@@ -73,6 +80,8 @@ def reevaluate_account(
     if admission.dispatch:
         ids = [r.request_id for r in admission.dispatch]
         uow.after_commit(lambda: ctx.publisher.dispatch_provisioning(ids))
+    if ctx.crm_write_back and crm_differs(uow, account, ctx, change.at):
+        uow.after_commit(lambda: ctx.publisher.write_back_hold(account_id))
     for entry in entries:
         log.info(entry.kind, account_id=account_id, cause=entry.cause, **entry.detail)
     return entries

@@ -8,9 +8,10 @@ sweep; failed rows can be replayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -21,7 +22,7 @@ log = structlog.get_logger(__name__)
 RECEIVED, PROCESSED, IGNORED, FAILED = "received", "processed", "ignored", "failed"
 DONE = frozenset({PROCESSED, IGNORED})
 
-Handler = Callable[[UnitOfWork, str, ServiceContext, datetime], Handled]
+Handler = Callable[[UnitOfWork, InboxEvent, ServiceContext, datetime], Handled]
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,11 @@ def store_delivery(
     event_type: str,
     payload: str,
     now: datetime,
+    meta: Mapping[str, Any] | None = None,
 ) -> Stored:
     """Store a delivery durably, then queue it. A delivery already stored is a duplicate."""
     with uow:
-        inbox_id = uow.inbox.add(source, external_id, event_type, payload, now)
+        inbox_id = uow.inbox.add(source, external_id, event_type, payload, now, meta)
         if inbox_id is None:
             return Stored(None, duplicate=True)
         uow.after_commit(lambda: publisher.process_inbox_event(inbox_id))
@@ -73,7 +75,7 @@ def process_inbox_event(
             if handler is None:
                 raise ValueError(f"No handler for events from {event.source!r}.")
             try:
-                handled = handler(uow, event.payload, ctx, now)
+                handled = handler(uow, event, ctx, now)
             except transient:
                 raise
             except Exception as error:  # a permanent failure: keep the event, replayable

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from domain.account import Account
+from domain.crm import CrmAccountState
 from domain.invoices import InvoiceFact
 from domain.policy import HoldPolicy
 from domain.provisioning import Attempt, ProvisioningRequest
@@ -29,6 +30,7 @@ class InboxEvent:
     account_id: str | None
     received_at: datetime
     processed_at: datetime | None
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,15 @@ class TimelineRecord:
 
 
 class InboxRepository(Protocol):
-    def add(self, source: str, external_id: str, event_type: str, payload: str, now: datetime) -> int | None:
+    def add(
+        self,
+        source: str,
+        external_id: str,
+        event_type: str,
+        payload: str,
+        now: datetime,
+        meta: Mapping[str, Any] | None = None,
+    ) -> int | None:
         """Store a delivery; return its id, or None when (source, external_id) is already stored."""
 
     def get(self, inbox_id: int, *, lock: bool = False) -> InboxEvent | None: ...
@@ -103,6 +113,10 @@ class AccountRepository(Protocol):
 
     def page(self, *, on_hold: bool | None, after: str | None, limit: int) -> list[Account]: ...
 
+    def crm_state(self, account_id: str) -> CrmAccountState: ...
+
+    def save_crm_state(self, account_id: str, state: CrmAccountState) -> None: ...
+
 
 class TimelineRepository(Protocol):
     def append(self, account_id: str, entries: Iterable[TimelineEntry]) -> None: ...
@@ -120,6 +134,9 @@ class ProvisioningRepository(Protocol):
     def get(self, request_id: str, *, lock: bool = False) -> ProvisioningRequest | None: ...
 
     def find_by_order(self, account_id: str, order_id: str) -> ProvisioningRequest | None: ...
+
+    def find_by_order_id(self, order_id: str) -> ProvisioningRequest | None:
+        """A CRM order by its salesorderid, whatever account it is for."""
 
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]: ...
 
@@ -179,6 +196,8 @@ class Publisher(Protocol):
 
     def dispatch_provisioning(self, request_ids: Sequence[str], countdown: float | None = None) -> None: ...
 
+    def write_back_hold(self, account_id: str, countdown: float | None = None) -> None: ...
+
 
 @dataclass(frozen=True)
 class SendResult:
@@ -186,6 +205,26 @@ class SendResult:
 
     attempt: Attempt
     outcome: str  # "provisioned", "rejected" (failed for good) or "transient" (try again)
+
+
+class CrmWriteOutcome(Protocol):
+    """What writing creditonhold to the CRM came to."""
+
+    @property
+    def outcome(self) -> str: ...  # "written", "retry" or "failed"
+
+    @property
+    def status(self) -> int | None: ...
+
+    @property
+    def retry_after_seconds(self) -> float | None: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+class CrmWriter(Protocol):
+    def set_credit_on_hold(self, account_id: str, on_hold: bool) -> CrmWriteOutcome: ...
 
 
 class Provisioner(Protocol):
@@ -212,6 +251,7 @@ class ServiceContext:
     policy: HoldPolicy
     publisher: Publisher
     provisioning: ProvisioningPolicy = ProvisioningPolicy()
+    crm_write_back: bool = False  # the Dynamics Web API is configured: the CRM's creditonhold follows
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -8,7 +8,7 @@ from domain.account import Account
 from domain.invoices import merge
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import reevaluate_account
-from services.ports import Handled, ServiceContext, UnitOfWork
+from services.ports import Handled, InboxEvent, ServiceContext, UnitOfWork
 from services.stripe_events import (
     CUSTOMER_EVENT_TYPES,
     INVOICE_EVENT_TYPES,
@@ -19,9 +19,9 @@ from services.stripe_events import (
 )
 
 
-def handle_stripe_event(uow: UnitOfWork, payload: str, ctx: ServiceContext, now: datetime) -> Handled:
-    """Apply one Stripe event inside the caller's transaction."""
-    event = parse_event(payload)
+def handle_stripe_event(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceContext, now: datetime) -> Handled:
+    """Apply one stored Stripe event inside the caller's transaction."""
+    event = parse_event(delivery.payload)
     change = Change(at=now, actor="stripe", cause=event.cause)
     if event.type in INVOICE_EVENT_TYPES:
         return _apply_invoice_event(uow, event, ctx, change)

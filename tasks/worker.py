@@ -9,12 +9,17 @@ from celery import Task
 from celery.signals import setup_logging
 from celery.utils.time import get_exponential_backoff_interval
 
-from adapters.broker import TASK_DISPATCH_PROVISIONING, TASK_PROCESS_INBOX_EVENT, TASK_SWEEP_INBOX
+from adapters.broker import (
+    TASK_DISPATCH_PROVISIONING,
+    TASK_PROCESS_INBOX_EVENT,
+    TASK_SWEEP_INBOX,
+    TASK_WRITE_BACK_HOLD,
+)
 from bootstrap import Container, build
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import load_settings
-from services import inbox, provisioning
+from services import crm_write_back, inbox, provisioning
 
 settings = load_settings()
 app = create_celery(settings)
@@ -84,3 +89,21 @@ def dispatch_provisioning(self: Task, request_ids: list[str]) -> dict[str, str]:
         if self.request.retries >= settings.task_max_retries:
             raise  # the requests stay queued or provisioning; the sweep picks them up
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
+
+
+@app.task(name=TASK_WRITE_BACK_HOLD, bind=True, acks_late=True, max_retries=settings.task_max_retries)
+def write_back_hold(self: Task, account_id: str) -> str:
+    """Make the CRM's creditonhold show the account's effective hold (429 and 5xx are retried)."""
+    c = container()
+    if c.crm_writer is None:
+        return "not_configured"
+    try:
+        result = crm_write_back.write_back_hold(c.uow, c.context, c.crm_writer, account_id, c.clock)
+    except c.transient_errors as error:
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
+    if result.outcome == "retry":
+        if self.request.retries >= settings.task_max_retries:
+            return "gave_up"  # the next change of the account writes again
+        delay = result.retry_after_seconds if result.retry_after_seconds is not None else _backoff(self.request.retries)
+        raise self.retry(countdown=delay)
+    return result.outcome

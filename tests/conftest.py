@@ -34,6 +34,8 @@ if not FIXTURES.exists():  # a clone elsewhere: shared/ beside the repository
 WEBHOOK_SECRET = "whsec_test_" + secrets.token_hex(8)
 OLD_WEBHOOK_SECRET = "whsec_old_" + secrets.token_hex(8)
 ADMIN_TOKEN = "admin-" + secrets.token_hex(16)
+DYNAMICS_KEY = "dyn-key-" + secrets.token_hex(8)
+DYNAMICS_HEADER = ("X-Holdfast-Key", "dyn-header-" + secrets.token_hex(8))
 BACKEND = os.environ.get("HOLDFAST_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("HOLDFAST_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HOLDFAST_TEST_REDIS", "redis://127.0.0.1:6379/14")
@@ -68,6 +70,10 @@ def backend_env(tmp_path_factory: pytest.TempPathFactory, provisioning_api: Any)
     """The environment a Holdfast process gets in these tests (also given to worker processes)."""
     instance = tmp_path_factory.mktemp("instance")
     env = {
+        "DYNAMICS_WEBHOOK_KEY": DYNAMICS_KEY,
+        "DYNAMICS_WEBHOOK_HEADER": f"{DYNAMICS_HEADER[0]}: {DYNAMICS_HEADER[1]}",
+        "DYNAMICS_STRIPE_CUSTOMER_FIELD": "new_stripecustomerid",
+        "DYNAMICS_APP_USER_ID": "6b4a2f0e-8c1d-4e5f-9a7b-3c2d1e0f9a8b",
         "PROVISIONING_URL": provisioning_api.url,
         "PROVISIONING_MAX_ATTEMPTS": "3",
         "PROVISIONING_BACKOFF_SECONDS": "0.2",

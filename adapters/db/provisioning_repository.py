@@ -100,6 +100,15 @@ class SqlProvisioningRepository:
         ).scalar_one_or_none()
         return None if row is None else self._with_attempts([row])[0]
 
+    def find_by_order_id(self, order_id: str) -> ProvisioningRequest | None:
+        row = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(ProvisioningRequestRow.order_id == order_id)
+            .order_by(ProvisioningRequestRow.created_at)
+            .limit(1)
+        ).scalar_one_or_none()
+        return None if row is None else self._with_attempts([row])[0]
+
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]:
         query = (
             select(ProvisioningRequestRow)

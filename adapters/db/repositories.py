@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +20,7 @@ from adapters.db.tables import (
     TimelineRow,
 )
 from domain.account import Account
+from domain.crm import CrmAccountState
 from domain.holds import Hold, HoldReason
 from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
 from domain.timeline import TimelineEntry
@@ -44,6 +45,7 @@ def _inbox_event(row: InboxEventRow) -> InboxEvent:
         account_id=row.account_id,
         received_at=row.received_at,
         processed_at=row.processed_at,
+        meta=dict(row.meta or {}),
     )
 
 
@@ -51,11 +53,20 @@ class SqlInboxRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, source: str, external_id: str, event_type: str, payload: str, now: datetime) -> int | None:
+    def add(
+        self,
+        source: str,
+        external_id: str,
+        event_type: str,
+        payload: str,
+        now: datetime,
+        meta: Mapping[str, Any] | None = None,
+    ) -> int | None:
         # The unique key settles concurrent deliveries: no read-then-write race.
         statement = (
             _insert(self.session, InboxEventRow)
             .values(
+                meta=dict(meta) if meta else None,
                 source=source,
                 external_id=external_id,
                 event_type=event_type,
@@ -247,6 +258,7 @@ class SqlAccountRepository:
             holds=holds,
             enforcement_paused_until=row.enforcement_paused_until,
             pause_note=row.pause_note,
+            credit_review_cause=row.credit_review_cause,
         )
 
     def get(self, account_id: str, *, lock: bool = False) -> Account | None:
@@ -277,6 +289,7 @@ class SqlAccountRepository:
         row.credit_limit = account.credit_limit
         row.enforcement_paused_until = account.enforcement_paused_until
         row.pause_note = account.pause_note
+        row.credit_review_cause = account.credit_review_cause
         row.updated_at = now
         stored = {
             HoldReason(r.reason): r
@@ -300,6 +313,27 @@ class SqlAccountRepository:
             else:
                 existing.since, existing.cause, existing.note = hold.since, hold.cause, hold.note
         self.session.flush()
+
+    def crm_state(self, account_id: str) -> CrmAccountState:
+        row = self.session.get(AccountRow, account_id)
+        if row is None:
+            return CrmAccountState()
+        return CrmAccountState(
+            versions={k: datetime.fromisoformat(v) for k, v in (row.crm_versions or {}).items()},
+            on_hold=row.crm_on_hold,
+            written_on_hold=row.crm_written_on_hold,
+        )
+
+    def save_crm_state(self, account_id: str, state: CrmAccountState) -> None:
+        self.session.execute(
+            update(AccountRow)
+            .where(AccountRow.account_id == account_id)
+            .values(
+                crm_versions={k: v.isoformat() for k, v in state.versions.items()},
+                crm_on_hold=state.on_hold,
+                crm_written_on_hold=state.written_on_hold,
+            )
+        )
 
     def page(self, *, on_hold: bool | None, after: str | None, limit: int) -> list[Account]:
         query = select(AccountRow).order_by(AccountRow.account_id).limit(limit)

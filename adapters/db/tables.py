@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -83,6 +84,8 @@ class InboxEventRow(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the delivery's headers said that processing needs (Dynamics: the body was stripped).
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class AccountRow(Base):
@@ -98,6 +101,12 @@ class AccountRow(Base):
     next_evaluation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    credit_review_cause: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # The CRM's view: per-column modifiedon of the values applied, creditonhold as the CRM
+    # shows it, and the value Holdfast last wrote there (to recognise its echo).
+    crm_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    crm_on_hold: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    crm_written_on_hold: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class StripeCustomerRow(Base):
@@ -165,6 +174,7 @@ class ProvisioningRequestRow(Base):
         UniqueConstraint("account_id", "order_id", name="uq_provisioning_requests_account_id_order_id"),
         Index("ix_provisioning_requests_account_id_state", "account_id", "state"),
         Index("ix_provisioning_requests_state_due_at", "state", "due_at"),
+        Index("ix_provisioning_requests_order_id", "order_id"),
     )
 
     request_id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -1,0 +1,245 @@
+"""Dynamics 365 deliveries translated into CRM changes, and the inbox handler that applies them.
+
+An Update body carries only the changed columns; the registered images (PostImage preferred,
+then PreImage for what did not change) fill in the rest. A body stripped for size
+(``x-ms-dynamics-msg-size-exceeded``) is completed by reading the row through the Web API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from adapters.dynamics_context import Entity, EntityReference, ExecutionContext, OptionSet, parse_context
+from domain.crm import (
+    ACCOUNT_NUMBER,
+    CREDIT_LIMIT,
+    CREDIT_ON_HOLD,
+    NAME,
+    STRIPE_CUSTOMER_ID,
+    CrmAccountChange,
+    CrmOrderChange,
+)
+from services.crm_processing import (
+    IncompleteCrmEvent,
+    apply_account_change_from_crm,
+    apply_order_change_from_crm,
+)
+from services.ports import Handled, InboxEvent, ServiceContext, UnitOfWork
+
+ACCOUNT_ENTITY, ORDER_ENTITY = "account", "salesorder"
+ENTITY_SETS = {ACCOUNT_ENTITY: "accounts", ORDER_ENTITY: "salesorders"}
+ORDER_COLUMNS = ("customerid", "totalamount", "statecode", "name", "ordernumber")
+
+
+class InvalidCrmColumn(IncompleteCrmEvent):
+    """A column Holdfast reads has the wrong type: the body is refused at the door."""
+
+
+class RowReader(Protocol):
+    def read_row(self, entity_set: str, row_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class CrmOptions:
+    stripe_customer_field: str | None
+    app_user_id: str | None
+
+
+def delivery_key(context: ExecutionContext) -> str:
+    """The inbox key of a delivery: stable across redeliveries of one operation.
+
+    ``OperationId`` is the system job of an asynchronous step (the same on every retry) and
+    the request of a synchronous one; with the stage, message and row it names one step's
+    run for one row, whatever the number of deliveries.
+    """
+    operation = context.operation_id or context.request_id or context.correlation_id
+    if not operation:
+        raise IncompleteCrmEvent("The execution context has no OperationId, RequestId or CorrelationId.")
+    row = context.primary_entity_id or "-"
+    return f"{operation}/{context.stage}/{context.message_name}/{context.primary_entity_name}/{row}".lower()
+
+
+def _columns(context: ExecutionContext) -> dict[str, Any]:
+    """Every column the body knows for the row: images first, the Target (the change) on top."""
+    columns: dict[str, Any] = {}
+    for image in context.pre_images.values():
+        columns.update(image.attributes)
+    for image in context.post_images.values():
+        columns.update(image.attributes)
+    if isinstance(context.target, Entity):
+        columns.update(context.target.attributes)
+    return columns
+
+
+def _changed(context: ExecutionContext) -> dict[str, Any]:
+    """The columns this operation set: the Target's, or on Create everything the images carry too."""
+    if isinstance(context.target, Entity):
+        changed = dict(context.target.attributes)
+        if context.message_name == "Create":
+            for image in context.post_images.values():
+                changed = {**image.attributes, **changed}
+        return changed
+    return {}
+
+
+def _odata_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A Web API (OData) row in the shapes the context parser gives."""
+    columns: dict[str, Any] = {}
+    for key, value in row.items():
+        if "@" in key:
+            continue
+        if key.startswith("_") and key.endswith("_value"):
+            name = key[1:-6]
+            logical = row.get(f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname")
+            columns[name] = EntityReference(str(logical or ""), str(value)) if value else None
+        elif key in ("statecode", "statuscode") and isinstance(value, int):
+            columns[key] = OptionSet(value)
+        elif key == "modifiedon" and isinstance(value, str):
+            columns[key] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        elif isinstance(value, float):
+            columns[key] = Decimal(str(value))
+        else:
+            columns[key] = value
+    return columns
+
+
+def _money(value: Any, column: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidCrmColumn(f"The column {column} is not an amount.") from None
+    if not amount.is_finite():
+        raise InvalidCrmColumn(f"The column {column} is not a finite amount.")
+    return amount
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _by_holdfast(context: ExecutionContext, options: CrmOptions) -> bool:
+    me = options.app_user_id
+    return bool(me) and me in {(context.user_id or "").lower(), (context.initiating_user_id or "").lower()}
+
+
+def account_change(
+    context: ExecutionContext, columns: Mapping[str, Any], changed: Mapping[str, Any], options: CrmOptions
+) -> CrmAccountChange:
+    account_id = (context.primary_entity_id or "").lower()
+    if not account_id:
+        raise IncompleteCrmEvent("The account event has no PrimaryEntityId.")
+    values: dict[str, Any] = {}
+    mapping = {
+        "name": NAME,
+        "accountnumber": ACCOUNT_NUMBER,
+        "creditlimit": CREDIT_LIMIT,
+        "creditonhold": CREDIT_ON_HOLD,
+    }
+    if options.stripe_customer_field:
+        mapping[options.stripe_customer_field] = STRIPE_CUSTOMER_ID
+    for column, name in mapping.items():
+        if column not in changed:
+            continue
+        value = changed[column]
+        if name == CREDIT_LIMIT:
+            value = _money(value, column)
+        elif name == CREDIT_ON_HOLD:
+            if not isinstance(value, bool):
+                raise InvalidCrmColumn("The column creditonhold is not a boolean.")
+        elif value is not None and not isinstance(value, str):
+            raise InvalidCrmColumn(f"The column {column} is not text.")
+        values[name] = value.strip() if isinstance(value, str) else value
+    modified = columns.get("modifiedon")
+    modified_at = modified if isinstance(modified, datetime) else context.operation_created_on
+    return CrmAccountChange(
+        account_id=account_id,
+        message=context.message_name,
+        values=values,
+        modified_at=modified_at or datetime.now(UTC),
+        operation=(context.operation_id or context.request_id or "unknown").lower(),
+        by_holdfast=_by_holdfast(context, options),
+    )
+
+
+def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOrderChange:
+    order_id = (context.primary_entity_id or "").lower()
+    if not order_id:
+        raise IncompleteCrmEvent("The salesorder event has no PrimaryEntityId.")
+    customer = columns.get("customerid")
+    account_id = None
+    if isinstance(customer, EntityReference):
+        if customer.logical_name not in ("account", ""):
+            raise InvalidCrmColumn(
+                f"The salesorder {order_id} is for a {customer.logical_name}, not an account: Holdfast holds accounts."
+            )
+        account_id = customer.id.lower()
+    elif customer is not None:
+        raise InvalidCrmColumn("The column customerid is not a reference to an account.")
+    state = columns.get("statecode")
+    if state is not None and not isinstance(state, OptionSet):
+        raise InvalidCrmColumn("The column statecode is not a choice (OptionSetValue).")
+    return CrmOrderChange(
+        order_id=order_id,
+        account_id=account_id,
+        state_code=state.value if isinstance(state, OptionSet) else None,
+        amount=_money(columns.get("totalamount"), "totalamount"),
+        description=_text(columns.get("name")) or _text(columns.get("ordernumber")),
+        operation=(context.operation_id or context.request_id or "unknown").lower(),
+    )
+
+
+def check_delivery(context: ExecutionContext, options: CrmOptions) -> None:
+    """Refuse at the door what processing could never use: a missing Target, columns of the wrong type."""
+    if context.primary_entity_name not in ENTITY_SETS or context.size_exceeded:
+        return
+    if context.message_name in ("Create", "Update") and not isinstance(context.target, Entity):
+        raise InvalidCrmColumn(f"The {context.primary_entity_name} {context.message_name} has no Target entity.")
+    if context.message_name == "Delete":
+        return
+    columns = _columns(context)
+    if context.primary_entity_name == ACCOUNT_ENTITY:
+        account_change(context, columns, _changed(context), options)
+    else:
+        order_change(context, columns)
+
+
+def make_dynamics_handler(options: CrmOptions, reader: RowReader | None) -> Any:
+    """The inbox handler for source ``dynamics``: parse, complete, translate, apply."""
+
+    def handle(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceContext, now: datetime) -> Handled:
+        stripped = bool(delivery.meta.get("msg_size_exceeded"))
+        context = parse_context(delivery.payload.encode("utf-8"), size_exceeded=stripped)
+        entity = context.primary_entity_name
+        if entity not in ENTITY_SETS or context.message_name not in ("Create", "Update", "Delete"):
+            return Handled("ignored")
+        if entity == ORDER_ENTITY and context.message_name == "Delete":
+            return Handled("ignored")
+        columns, changed = _columns(context), _changed(context)
+        needs_row = stripped or (
+            entity == ORDER_ENTITY
+            and context.message_name != "Delete"
+            and any(c not in columns for c in ("customerid", "totalamount", "statecode"))
+        )
+        if needs_row and context.message_name != "Delete":
+            if reader is None:
+                if stripped:
+                    raise IncompleteCrmEvent(
+                        "Dynamics stripped this body (over 256 KB) and the Web API is not configured "
+                        "(DYNAMICS_API_URL), so the row cannot be read."
+                    )
+            else:
+                row = _odata_row(reader.read_row(ENTITY_SETS[entity], (context.primary_entity_id or "").lower()))
+                columns = {**row, **columns}
+                if stripped:
+                    changed = dict(row)
+        if entity == ACCOUNT_ENTITY:
+            return apply_account_change_from_crm(uow, account_change(context, columns, changed, options), ctx, now)
+        return apply_order_change_from_crm(uow, order_change(context, columns), ctx, now)
+
+    return handle

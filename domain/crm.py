@@ -1,0 +1,110 @@
+"""What the CRM (Dynamics 365) says about accounts and orders, and how it applies.
+
+Update bodies carry only the columns that changed, and deliveries can arrive out of order,
+so each column keeps the CRM time (``modifiedon``) of the value applied: an older value never
+overwrites a newer one. ``creditonhold`` is finance's credit review, except when it is the
+echo of Holdfast's own write (our application user writing the value we wrote).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.account import Account
+from domain.timeline import Change, TimelineEntry
+
+NAME = "name"
+ACCOUNT_NUMBER = "account_number"
+CREDIT_LIMIT = "credit_limit"
+CREDIT_ON_HOLD = "credit_on_hold"
+STRIPE_CUSTOMER_ID = "stripe_customer_id"
+ACCOUNT_COLUMNS = frozenset({NAME, ACCOUNT_NUMBER, CREDIT_LIMIT, CREDIT_ON_HOLD, STRIPE_CUSTOMER_ID})
+
+SUBMITTED, CANCELED = 1, 2
+
+
+@dataclass(frozen=True)
+class CrmAccountChange:
+    """A CRM account created, updated or deleted: the columns present, as of ``modified_at``."""
+
+    account_id: str
+    message: str  # Create, Update, Delete
+    values: Mapping[str, Any]
+    modified_at: datetime
+    operation: str
+    by_holdfast: bool  # initiated by Holdfast's own application user
+
+    @property
+    def cause(self) -> str:
+        return f"dynamics:{self.operation}"
+
+
+@dataclass(frozen=True)
+class CrmOrderChange:
+    """A CRM sales order submitted (statecode 1) or canceled (statecode 2)."""
+
+    order_id: str
+    account_id: str | None
+    state_code: int | None
+    amount: Decimal | None
+    description: str | None
+    operation: str
+
+    @property
+    def cause(self) -> str:
+        return f"dynamics:{self.operation}"
+
+
+@dataclass
+class CrmAccountState:
+    """What Holdfast keeps of the CRM's view of one account."""
+
+    versions: dict[str, datetime] = field(default_factory=dict)
+    on_hold: bool | None = None  # creditonhold as the CRM shows it (last seen or written)
+    written_on_hold: bool | None = None  # the value Holdfast last wrote
+
+
+@dataclass(frozen=True)
+class CrmApplied:
+    entries: list[TimelineEntry]
+    stripe_customer_id: str | None  # a customer to map to the account (newer value only)
+    echo: bool
+    cleared_by_crm: bool  # someone in the CRM set creditonhold to false
+
+
+def apply_account_change(account: Account, crm: CrmAccountState, change: CrmAccountChange, at: Change) -> CrmApplied:
+    """Apply the columns of a CRM change that are newer than what was applied before."""
+    fresh = {
+        column: value
+        for column, value in change.values.items()
+        if column in ACCOUNT_COLUMNS and (column not in crm.versions or crm.versions[column] <= change.modified_at)
+    }
+    for column in fresh:
+        crm.versions[column] = change.modified_at
+    entries: list[TimelineEntry] = []
+    updated = {
+        attr: fresh[column]
+        for column, attr in ((NAME, "name"), (ACCOUNT_NUMBER, "account_number"))
+        if column in fresh and getattr(account, attr) != fresh[column]
+    }
+    for attr, value in updated.items():
+        setattr(account, attr, value)
+    if updated:
+        entries.append(TimelineEntry.of(at, "account_updated", **updated))
+    if CREDIT_LIMIT in fresh:
+        limit = fresh[CREDIT_LIMIT]
+        entries += account.set_credit_limit(None if limit is None else Decimal(limit), at)
+    echo = cleared = False
+    if CREDIT_ON_HOLD in fresh:
+        value = bool(fresh[CREDIT_ON_HOLD])
+        crm.on_hold = value
+        echo = change.by_holdfast and value == crm.written_on_hold
+        if not echo:
+            account.credit_review_cause = change.cause if value else None
+            cleared = not value
+    customer = fresh.get(STRIPE_CUSTOMER_ID)
+    return CrmApplied(entries, customer if isinstance(customer, str) and customer else None, echo, cleared)

@@ -1,0 +1,77 @@
+"""POST /webhooks/dynamics: authenticate (?code= or a header), store the raw context, queue, answer."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import structlog
+from flask import Blueprint, request
+
+from adapters.dynamics_context import NotAContext, parse_context
+from adapters.dynamics_events import CrmOptions, check_delivery, delivery_key
+from services.crm_processing import IncompleteCrmEvent
+from services.inbox import store_delivery
+from webhooks.context import container
+from webhooks.errors import ApiError
+
+bp = Blueprint("dynamics_webhook", __name__)
+log = structlog.get_logger(__name__)
+
+SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def authenticate() -> None:
+    settings = container().settings
+    if not settings.dynamics_webhooks_enabled:
+        raise ApiError(
+            503,
+            "dynamics_not_configured",
+            "Dynamics webhooks are not configured on this service: "
+            "set DYNAMICS_WEBHOOK_KEY or DYNAMICS_WEBHOOK_HEADER.",
+        )
+    key_ok = settings.dynamics_webhook_key is not None and _same(
+        request.args.get("code"), settings.dynamics_webhook_key
+    )
+    header = settings.dynamics_webhook_header
+    header_ok = header is not None and _same(request.headers.get(header[0]), header[1])
+    if not (key_ok or header_ok):
+        raise ApiError(401, "unauthorized", "The webhook key (?code=) or authentication header is missing or wrong.")
+
+
+@bp.post("/webhooks/dynamics")
+def receive_dynamics_event() -> tuple[dict[str, Any], int]:
+    authenticate()
+    c = container()
+    body = request.get_data(cache=False)
+    stripped = request.headers.get(SIZE_EXCEEDED_HEADER, "").strip().lower() not in ("", "false", "0")
+    try:
+        context = parse_context(body, size_exceeded=stripped)
+        key = delivery_key(context)
+        check_delivery(
+            context,
+            CrmOptions(c.settings.dynamics_stripe_customer_field, c.settings.dynamics_app_user_id),
+        )
+    except (NotAContext, IncompleteCrmEvent) as error:
+        raise ApiError(400, "malformed_context", str(error)) from None
+    event_type = f"{context.primary_entity_name}.{context.message_name}"[:128]
+    try:
+        stored = store_delivery(
+            c.uow(),
+            c.publisher,
+            source="dynamics",
+            external_id=key[:255],
+            event_type=event_type,
+            payload=body.decode("utf-8-sig"),
+            now=c.clock(),
+            meta={"msg_size_exceeded": True} if stripped else None,
+        )
+    except Exception:
+        log.exception("dynamics_event_not_stored", key=key)
+        raise ApiError(503, "storage_unavailable", "The event could not be stored; Dynamics will retry it.") from None
+    log.info("dynamics_event_received", key=key, event_type=event_type, duplicate=stored.duplicate)
+    return {"received": True, "duplicate": stored.duplicate}, 200
