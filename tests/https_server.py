@@ -387,6 +387,16 @@ class HttpsServer:
             self.requests = []
             self.tls_failures = []
 
+    def wait_for_tls_failures(self, count: int = 1, timeout: float = 5.0) -> list[str]:
+        """The handshakes that failed, once there are ``count`` (the server sees them after the client has gone)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                failures = list(self.tls_failures)
+            if len(failures) >= count or time.monotonic() >= deadline:
+                return failures
+            time.sleep(0.01)
+
     def _count_tls_failure(self, error: BaseException) -> None:
         with self._lock:
             self.tls_failures.append(f"{type(error).__name__}: {error}")

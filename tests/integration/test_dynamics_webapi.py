@@ -448,7 +448,7 @@ def test_without_the_test_ca_the_client_refuses_the_servers(
     assert outcome.outcome == "failed"
     assert "certificate is not trusted" in outcome.message and "REQUESTS_CA_BUNDLE" in outcome.message
     assert login.requests == [] and crm.requests == []  # not one request made it through TLS
-    assert login.tls_failures  # the handshake was refused by the client
+    assert login.wait_for_tls_failures()  # the handshake was refused by the client
 
 
 def test_an_untrusted_web_api_is_refused_even_with_a_token(
@@ -462,7 +462,8 @@ def test_an_untrusted_web_api_is_refused_even_with_a_token(
 
     assert outcome.outcome == "failed"
     assert "REQUESTS_CA_BUNDLE" in outcome.message
-    assert crm.requests == [] and crm.tls_failures
+    assert crm.requests == []
+    assert crm.wait_for_tls_failures()
 
 
 def test_nothing_but_the_configured_authority_and_api_is_contacted(
