@@ -41,10 +41,11 @@ def store_delivery(
     payload: str,
     now: datetime,
     meta: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> Stored:
     """Store a delivery durably, then queue it. A delivery already stored is a duplicate."""
     with uow:
-        inbox_id = uow.inbox.add(source, external_id, event_type, payload, now, meta)
+        inbox_id = uow.inbox.add(source, external_id, event_type, payload, now, meta, occurred_at)
         if inbox_id is None:
             return Stored(None, duplicate=True)
         uow.after_commit(lambda: publisher.process_inbox_event(inbox_id))

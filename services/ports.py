@@ -64,8 +64,17 @@ class InboxRepository(Protocol):
         payload: str,
         now: datetime,
         meta: Mapping[str, Any] | None = None,
+        occurred_at: datetime | None = None,
     ) -> int | None:
         """Store a delivery; return its id, or None when (source, external_id) is already stored."""
+
+    def newest_occurred(self, source: str) -> datetime | None:
+        """When the newest stored event of this source happened (as the source says)."""
+
+    def cursor(self, source: str) -> tuple[datetime, str | None] | None:
+        """How far reconciliation with this source got."""
+
+    def save_cursor(self, source: str, reached: datetime, last_event_id: str | None, now: datetime) -> None: ...
 
     def get(self, inbox_id: int, *, lock: bool = False) -> InboxEvent | None: ...
 

@@ -43,6 +43,7 @@ def receive_stripe_event() -> tuple[dict[str, Any], int]:
             event_type=event.type,
             payload=body.decode("utf-8"),
             now=c.clock(),
+            occurred_at=event.created,
         )
     except Exception:
         log.exception("stripe_event_not_stored", event_id=event.id)

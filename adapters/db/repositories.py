@@ -7,7 +7,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from adapters.db.tables import (
     HoldRow,
     InboxEventRow,
     InvoiceRow,
+    ReconciliationCursorRow,
     StripeCustomerRow,
     TimelineRow,
 )
@@ -61,12 +62,14 @@ class SqlInboxRepository:
         payload: str,
         now: datetime,
         meta: Mapping[str, Any] | None = None,
+        occurred_at: datetime | None = None,
     ) -> int | None:
         # The unique key settles concurrent deliveries: no read-then-write race.
         statement = (
             _insert(self.session, InboxEventRow)
             .values(
                 meta=dict(meta) if meta else None,
+                occurred_at=occurred_at,
                 source=source,
                 external_id=external_id,
                 event_type=event_type,
@@ -80,6 +83,25 @@ class SqlInboxRepository:
             .returning(InboxEventRow.id)
         )
         return self.session.execute(statement).scalar_one_or_none()
+
+    def newest_occurred(self, source: str) -> datetime | None:
+        return self.session.execute(
+            select(func.max(InboxEventRow.occurred_at)).where(InboxEventRow.source == source)
+        ).scalar_one_or_none()
+
+    def cursor(self, source: str) -> tuple[datetime, str | None] | None:
+        row = self.session.get(ReconciliationCursorRow, source)
+        return None if row is None else (row.reached, row.last_event_id)
+
+    def save_cursor(self, source: str, reached: datetime, last_event_id: str | None, now: datetime) -> None:
+        row = self.session.get(ReconciliationCursorRow, source)
+        if row is None:
+            self.session.add(
+                ReconciliationCursorRow(source=source, reached=reached, last_event_id=last_event_id, updated_at=now)
+            )
+        else:
+            row.reached, row.last_event_id, row.updated_at = reached, last_event_id, now
+        self.session.flush()
 
     def get(self, inbox_id: int, *, lock: bool = False) -> InboxEvent | None:
         query = select(InboxEventRow).where(InboxEventRow.id == inbox_id)

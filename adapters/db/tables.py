@@ -70,6 +70,7 @@ class InboxEventRow(Base):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_inbox_events_source_external_id"),
         Index("ix_inbox_events_status_queued_at", "status", "queued_at"),
+        Index("ix_inbox_events_source_occurred_at", "source", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -86,6 +87,8 @@ class InboxEventRow(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # What the delivery's headers said that processing needs (Dynamics: the body was stripped).
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # When the source says the event happened (Stripe's created): reconciliation starts from the newest.
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AccountRow(Base):
@@ -204,3 +207,33 @@ class ProvisioningAttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class DisputeRow(Base):
+    """The merged fact about one Stripe dispute (chargeback)."""
+
+    __tablename__ = "disputes"
+
+    dispute_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    charge_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_created: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_event_id: Mapped[str] = mapped_column(String(255))
+    # finance lifted the hold of a lost dispute: it holds no more
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReconciliationCursorRow(Base):
+    """How far reconciliation with a source's event list got (one row per source)."""
+
+    __tablename__ = "reconciliation_cursors"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reached: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
