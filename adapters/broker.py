@@ -12,6 +12,8 @@ TASK_PROCESS_INBOX_EVENT = "holdfast.inbox.process_event"
 TASK_SWEEP_INBOX = "holdfast.inbox.sweep"
 TASK_DISPATCH_PROVISIONING = "holdfast.provisioning.dispatch"
 TASK_WRITE_BACK_HOLD = "holdfast.crm.write_back_hold"
+TASK_TICK = "holdfast.clock.tick"
+TASK_RECONCILE_STRIPE = "holdfast.stripe.reconcile"
 
 
 class CeleryPublisher:

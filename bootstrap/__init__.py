@@ -18,6 +18,7 @@ from adapters.dynamics_events import CrmOptions, make_dynamics_handler
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
 from adapters.policy_file import load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
+from adapters.stripe_api import StripeApi, StripeUnavailable
 from bootstrap.celery_app import create_celery
 from bootstrap.settings import Settings, load_settings
 from domain.policy import HoldPolicy
@@ -52,7 +53,13 @@ class Container:
     clock: Callable[[], datetime] = utc_now
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Failures worth retrying: the database unreachable, a deadlock, a serialization failure.
-    transient_errors: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, StorageUnavailable)
+    transient_errors: tuple[type[BaseException], ...] = (
+        OperationalError,
+        InterfaceError,
+        StorageUnavailable,
+        StripeUnavailable,
+    )
+    stripe_api: StripeApi | None = None
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
@@ -70,6 +77,7 @@ class Container:
                 batch_size=s.provisioning_batch_size,
             ),
             crm_write_back=self.crm is not None,
+            dispute_customers=self.stripe_api,
         )
 
     @property
@@ -120,5 +128,6 @@ def build(settings: Settings | None = None) -> Container:
         policy=load_policy(settings.hold_policy_path),
         provisioner=make_provisioner(settings),
         crm=crm,
+        stripe_api=StripeApi(settings.stripe_api_key, settings.stripe_api_base) if settings.stripe_api_key else None,
         handlers={"stripe": handle_stripe_event, "dynamics": make_dynamics_handler(options, crm)},
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Celery
 
-from adapters.broker import QUEUE, TASK_SWEEP_INBOX
+from adapters.broker import QUEUE, TASK_RECONCILE_STRIPE, TASK_SWEEP_INBOX, TASK_TICK
 from bootstrap.settings import Settings
 
 
@@ -26,6 +26,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "beat_schedule": {
             "sweep-inbox": {"task": TASK_SWEEP_INBOX, "schedule": settings.sweep_interval_seconds},
+            "tick": {"task": TASK_TICK, "schedule": settings.tick_interval_seconds},
+            "reconcile-stripe": {"task": TASK_RECONCILE_STRIPE, "schedule": settings.reconcile_interval_seconds},
         },
         "beat_schedule_filename": str(settings.instance_dir / "celerybeat-schedule"),
     }

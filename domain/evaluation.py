@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.account import Account
+from domain.disputes import DisputeFact, evaluate_disputes
 from domain.holds import HoldReason, WantedHold
 from domain.invoices import InvoiceFact, evaluate_non_payment
 from domain.policy import HoldPolicy
@@ -24,7 +25,12 @@ class Evaluation:
 
 
 def evaluate(
-    invoices: Iterable[InvoiceFact], policy: HoldPolicy, now: datetime, *, credit_review_cause: str | None = None
+    invoices: Iterable[InvoiceFact],
+    policy: HoldPolicy,
+    now: datetime,
+    *,
+    credit_review_cause: str | None = None,
+    disputes: Iterable[DisputeFact] = (),
 ) -> Evaluation:
     """What the account's facts call for at ``now`` (the caller passes the time: no clock here)."""
     verdict = evaluate_non_payment(invoices, policy.non_payment, now)
@@ -34,7 +40,11 @@ def evaluate(
         else None
     )
     return Evaluation(
-        wanted={HoldReason.NON_PAYMENT: verdict.hold, HoldReason.CREDIT_REVIEW: credit_review},
+        wanted={
+            HoldReason.NON_PAYMENT: verdict.hold,
+            HoldReason.CREDIT_REVIEW: credit_review,
+            HoldReason.DISPUTE: evaluate_disputes(disputes, policy.dispute),
+        },
         next_change_at=verdict.next_change_at,
         invoice_exposure=verdict.exposure,
     )

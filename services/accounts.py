@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.account import Account
+from domain.account import Account, NoSuchHold
 from domain.holds import Hold
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import account_evaluation, account_exposure, reevaluate_account
@@ -163,3 +163,60 @@ def account_timeline(
     with uow:
         _get(uow, account_id)
         return uow.timeline.page(account_id, before_id, limit)
+
+
+class PauseRefused(ValueError):
+    """A pause that cannot be set or ended; the message is a sentence."""
+
+
+def pause_enforcement(
+    uow: UnitOfWork, account_id: str, until: datetime, note: str | None, ctx: ServiceContext, now: datetime
+) -> AccountView:
+    """Holds stay recorded but park and block nothing until ``until``; awaiting orders may go."""
+    if until <= now:
+        raise PauseRefused("A pause must end in the future.")
+    with uow:
+        account = _get(uow, account_id, lock=True)
+        change = _api_change(now)
+        uow.timeline.append(account_id, account.pause_enforcement(until, note, change))
+        reevaluate_account(uow, account_id, ctx, change, account=account)
+        uow.commit()
+        return _view(uow, account, ctx, now)
+
+
+def end_enforcement_pause(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime) -> AccountView:
+    """Holds take effect again (awaiting orders wait, changes are blocked)."""
+    with uow:
+        account = _get(uow, account_id, lock=True)
+        if not account.is_paused(now):
+            raise PauseRefused(f"Enforcement is not paused for account {account_id}.")
+        change = _api_change(now)
+        uow.timeline.append(account_id, account.end_pause(change))
+        reevaluate_account(uow, account_id, ctx, change, account=account)
+        uow.commit()
+        return _view(uow, account, ctx, now)
+
+
+class DisputeHoldOpen(ValueError):
+    """A dispute still under way cannot be lifted by finance."""
+
+
+def lift_dispute_hold(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime) -> AccountView:
+    """Finance lifts the hold of lost disputes; a dispute still open keeps holding."""
+    with uow:
+        account = _get(uow, account_id, lock=True)
+        customer = uow.customers.customer_of(account_id)
+        disputes = [d for d in (uow.disputes.for_customer(customer) if customer else []) if d.holds(ctx.policy.dispute)]
+        if not disputes:
+            raise NoSuchHold(f"Account {account_id} has no dispute hold to lift.")
+        still_open = [d.dispute_id for d in disputes if not d.closed]
+        if still_open:
+            raise DisputeHoldOpen(
+                f"Dispute {', '.join(still_open)} is still open; its hold lifts when Stripe closes it as won."
+            )
+        change = _api_change(now)
+        for dispute in disputes:
+            uow.disputes.save(replace(dispute, lifted_at=now), now)
+        reevaluate_account(uow, account_id, ctx, change, account=account)
+        uow.commit()
+        return _view(uow, account, ctx, now)

@@ -27,7 +27,8 @@ def account_evaluation(uow: UnitOfWork, account: Account, policy: HoldPolicy, no
     """Evaluate without changing anything (for reads)."""
     customer = uow.customers.customer_of(account.account_id)
     invoices = uow.invoices.for_customer(customer) if customer else []
-    return evaluate(invoices, policy, now, credit_review_cause=account.credit_review_cause)
+    disputes = uow.disputes.for_customer(customer) if customer else []
+    return evaluate(invoices, policy, now, credit_review_cause=account.credit_review_cause, disputes=disputes)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,11 @@ def reevaluate_account(
     account = account or uow.accounts.get(account_id, lock=True)
     if account is None:
         return []
+    entries: list[TimelineEntry] = []
+    if account.enforcement_paused_until is not None and account.enforcement_paused_until <= change.at:
+        entries += account.end_pause(change, expired=True)
     evaluation = account_evaluation(uow, account, ctx.policy, change.at)
-    entries = settle(account, evaluation, change)
+    entries += settle(account, evaluation, change)
     next_change = evaluation.next_change_at
     if account.enforcement_paused_until is not None and account.enforcement_paused_until > change.at:
         next_change = min(filter(None, [next_change, account.enforcement_paused_until]))

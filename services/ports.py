@@ -9,6 +9,7 @@ from typing import Any, Protocol, Self
 
 from domain.account import Account
 from domain.crm import CrmAccountState
+from domain.disputes import DisputeFact
 from domain.invoices import InvoiceFact
 from domain.policy import HoldPolicy
 from domain.provisioning import Attempt, ProvisioningRequest
@@ -122,9 +123,20 @@ class AccountRepository(Protocol):
 
     def page(self, *, on_hold: bool | None, after: str | None, limit: int) -> list[Account]: ...
 
+    def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
+        """Accounts whose next evaluation time has come (never a scan of all accounts)."""
+
     def crm_state(self, account_id: str) -> CrmAccountState: ...
 
     def save_crm_state(self, account_id: str, state: CrmAccountState) -> None: ...
+
+
+class DisputeRepository(Protocol):
+    def get(self, dispute_id: str) -> DisputeFact | None: ...
+
+    def save(self, fact: DisputeFact, now: datetime) -> None: ...
+
+    def for_customer(self, customer_id: str) -> list[DisputeFact]: ...
 
 
 class TimelineRepository(Protocol):
@@ -186,6 +198,9 @@ class UnitOfWork(Protocol):
     @property
     def requests(self) -> ProvisioningRepository: ...
 
+    @property
+    def disputes(self) -> DisputeRepository: ...
+
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -236,6 +251,12 @@ class CrmWriter(Protocol):
     def set_credit_on_hold(self, account_id: str, on_hold: bool) -> CrmWriteOutcome: ...
 
 
+class DisputeCustomers(Protocol):
+    """Finds the customer of a dispute (disputes carry none) through Stripe's API."""
+
+    def customer_of_dispute(self, dispute: dict[str, Any]) -> str: ...
+
+
 class Provisioner(Protocol):
     """Sends one request to the provisioning API (or only logs it, when none is configured)."""
 
@@ -261,6 +282,7 @@ class ServiceContext:
     publisher: Publisher
     provisioning: ProvisioningPolicy = ProvisioningPolicy()
     crm_write_back: bool = False  # the Dynamics Web API is configured: the CRM's creditonhold follows
+    dispute_customers: DisputeCustomers | None = None  # None: no STRIPE_API_KEY
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

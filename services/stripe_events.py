@@ -14,6 +14,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
+from domain.disputes import CLOSED_STATUSES, OPEN_STATUSES, DisputeFact
 from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
 from domain.money import from_minor_units
 
@@ -32,7 +33,8 @@ INVOICE_EVENT_TYPES = frozenset(
     }
 )
 CUSTOMER_EVENT_TYPES = frozenset({"customer.created", "customer.updated"})
-HANDLED_EVENT_TYPES = INVOICE_EVENT_TYPES | CUSTOMER_EVENT_TYPES
+DISPUTE_EVENT_TYPES = frozenset({"charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"})
+HANDLED_EVENT_TYPES = INVOICE_EVENT_TYPES | CUSTOMER_EVENT_TYPES | DISPUTE_EVENT_TYPES
 
 # What the event type itself says about the invoice, whatever its body's status says
 # (old API versions have no status; some recorded bodies were hand-edited upstream).
@@ -205,6 +207,29 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
         event_created=event.created,
         failures=MappingProxyType(failures),
         uncollectible_since=seen if status is InvoiceStatus.UNCOLLECTIBLE else None,
+    )
+
+
+def dispute_fact(event: StripeEvent, customer_id: str) -> DisputeFact:
+    """What one dispute event says about its dispute (the customer found by the caller)."""
+    dispute = event.object
+    what = "dispute"
+    dispute_id = _require_str(dispute, "id", what)
+    status = _require_str(dispute, "status", what)
+    if status not in OPEN_STATUSES | CLOSED_STATUSES:
+        raise MalformedEvent(f"The dispute's status {status!r} is not one Stripe uses.")
+    currency = _require_str(dispute, "currency", what).lower()
+    amount = _int_field(dispute, "amount", what) or 0
+    return DisputeFact(
+        dispute_id=dispute_id,
+        customer_id=customer_id,
+        charge_id=_id_of(dispute.get("charge")),
+        status=status,
+        amount=from_minor_units(amount, currency),
+        currency=currency,
+        event_id=event.id,
+        event_created=event.created,
+        opened_event_id=event.id,
     )
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.account import Account
+from domain.disputes import merge_dispute
 from domain.invoices import merge
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import reevaluate_account
 from services.ports import Handled, InboxEvent, ServiceContext, UnitOfWork
 from services.stripe_events import (
     CUSTOMER_EVENT_TYPES,
+    DISPUTE_EVENT_TYPES,
     INVOICE_EVENT_TYPES,
     StripeEvent,
     customer_details,
+    dispute_fact,
     invoice_fact,
     parse_event,
 )
@@ -27,7 +30,37 @@ def handle_stripe_event(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceConte
         return _apply_invoice_event(uow, event, ctx, change)
     if event.type in CUSTOMER_EVENT_TYPES:
         return _apply_customer_event(uow, event, ctx, change)
+    if event.type in DISPUTE_EVENT_TYPES:
+        return _apply_dispute_event(uow, event, ctx, change)
     return Handled("ignored")
+
+
+class DisputeCustomerUnknown(ValueError):
+    """Without Stripe's API, the customer of a dispute cannot be found."""
+
+
+def _apply_dispute_event(uow: UnitOfWork, event: StripeEvent, ctx: ServiceContext, change: Change) -> Handled:
+    dispute_id = event.object.get("id")
+    known = uow.disputes.get(dispute_id) if isinstance(dispute_id, str) and dispute_id else None
+    if known is not None:
+        customer_id = known.customer_id
+    elif ctx.dispute_customers is None:
+        raise DisputeCustomerUnknown(
+            f"A dispute carries no customer and STRIPE_API_KEY is not set, so the customer of {dispute_id} "
+            "cannot be looked up; set it and replay this event."
+        )
+    else:  # a transient failure here propagates: the task retries the event
+        customer_id = ctx.dispute_customers.customer_of_dispute(event.object)
+    fact = dispute_fact(event, customer_id)
+    mapping = uow.customers.lock(customer_id, change.at)
+    current = uow.disputes.get(fact.dispute_id)
+    merged = merge_dispute(current, fact)
+    if merged != current:
+        uow.disputes.save(merged, change.at)
+    if mapping.account_id is None:
+        return Handled("processed")
+    reevaluate_account(uow, mapping.account_id, ctx, change)
+    return Handled("processed", mapping.account_id)
 
 
 def _apply_invoice_event(uow: UnitOfWork, event: StripeEvent, ctx: ServiceContext, change: Change) -> Handled:

@@ -13,13 +13,14 @@ from adapters.broker import (
     TASK_DISPATCH_PROVISIONING,
     TASK_PROCESS_INBOX_EVENT,
     TASK_SWEEP_INBOX,
+    TASK_TICK,
     TASK_WRITE_BACK_HOLD,
 )
 from bootstrap import Container, build
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import load_settings
-from services import crm_write_back, inbox, provisioning
+from services import crm_write_back, inbox, provisioning, tick
 
 settings = load_settings()
 app = create_celery(settings)
@@ -107,3 +108,10 @@ def write_back_hold(self: Task, account_id: str) -> str:
         delay = result.retry_after_seconds if result.retry_after_seconds is not None else _backoff(self.request.retries)
         raise self.retry(countdown=delay)
     return result.outcome
+
+
+@app.task(name=TASK_TICK, acks_late=True)
+def clock_tick() -> int:
+    """Re-evaluate the accounts whose next evaluation time has come."""
+    c = container()
+    return tick.tick(c.uow(), c.context, c.clock())

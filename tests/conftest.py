@@ -35,6 +35,7 @@ WEBHOOK_SECRET = "whsec_test_" + secrets.token_hex(8)
 OLD_WEBHOOK_SECRET = "whsec_old_" + secrets.token_hex(8)
 ADMIN_TOKEN = "admin-" + secrets.token_hex(16)
 DYNAMICS_KEY = "dyn-key-" + secrets.token_hex(8)
+STRIPE_API_KEY = "sk_test_" + secrets.token_hex(12)
 DYNAMICS_HEADER = ("X-Holdfast-Key", "dyn-header-" + secrets.token_hex(8))
 BACKEND = os.environ.get("HOLDFAST_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("HOLDFAST_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -66,7 +67,26 @@ def provisioning(provisioning_api: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def backend_env(tmp_path_factory: pytest.TempPathFactory, provisioning_api: Any) -> Iterator[dict[str, str]]:
+def stripe_api_server() -> Iterator[Any]:
+    """The stand-in for Stripe's API (dispute look-ups, the events list), for the whole session."""
+    from tests.stripe_api_server import running_stripe_api
+
+    with running_stripe_api(STRIPE_API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_api_stub(stripe_api_server: Any) -> Any:
+    """Stripe's API stand-in with nothing configured and no requests recorded."""
+    stripe_api_server.reset()
+    yield stripe_api_server
+    stripe_api_server.reset()
+
+
+@pytest.fixture(scope="session")
+def backend_env(
+    tmp_path_factory: pytest.TempPathFactory, provisioning_api: Any, stripe_api_server: Any
+) -> Iterator[dict[str, str]]:
     """The environment a Holdfast process gets in these tests (also given to worker processes)."""
     instance = tmp_path_factory.mktemp("instance")
     env = {
@@ -74,6 +94,8 @@ def backend_env(tmp_path_factory: pytest.TempPathFactory, provisioning_api: Any)
         "DYNAMICS_WEBHOOK_HEADER": f"{DYNAMICS_HEADER[0]}: {DYNAMICS_HEADER[1]}",
         "DYNAMICS_STRIPE_CUSTOMER_FIELD": "new_stripecustomerid",
         "DYNAMICS_APP_USER_ID": "6b4a2f0e-8c1d-4e5f-9a7b-3c2d1e0f9a8b",
+        "STRIPE_API_KEY": STRIPE_API_KEY,
+        "STRIPE_API_BASE": stripe_api_server.url,
         "PROVISIONING_URL": provisioning_api.url,
         "PROVISIONING_MAX_ATTEMPTS": "3",
         "PROVISIONING_BACKOFF_SECONDS": "0.2",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from adapters.db.tables import (
     AccountRow,
+    DisputeRow,
     HoldRow,
     InboxEventRow,
     InvoiceRow,
@@ -22,6 +23,7 @@ from adapters.db.tables import (
 )
 from domain.account import Account
 from domain.crm import CrmAccountState
+from domain.disputes import DisputeFact
 from domain.holds import Hold, HoldReason
 from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
 from domain.timeline import TimelineEntry
@@ -336,6 +338,18 @@ class SqlAccountRepository:
                 existing.since, existing.cause, existing.note = hold.since, hold.cause, hold.note
         self.session.flush()
 
+    def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
+        """Accounts whose evaluation could have changed by now, by the index (skipping rows locked elsewhere)."""
+        return list(
+            self.session.execute(
+                select(AccountRow.account_id)
+                .where(AccountRow.next_evaluation_at <= now)
+                .order_by(AccountRow.next_evaluation_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+
     def crm_state(self, account_id: str) -> CrmAccountState:
         row = self.session.get(AccountRow, account_id)
         if row is None:
@@ -407,3 +421,50 @@ class SqlTimelineRepository:
             )
             for row in self.session.execute(query).scalars()
         ]
+
+
+def _dispute(row: DisputeRow) -> DisputeFact:
+    return DisputeFact(
+        dispute_id=row.dispute_id,
+        customer_id=row.customer_id,
+        charge_id=row.charge_id,
+        status=row.status,
+        amount=row.amount,
+        currency=row.currency,
+        event_id=row.event_id,
+        event_created=row.event_created,
+        opened_event_id=row.opened_event_id,
+        lifted_at=row.lifted_at,
+    )
+
+
+class SqlDisputeRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, dispute_id: str) -> DisputeFact | None:
+        row = self.session.get(DisputeRow, dispute_id)
+        return None if row is None else _dispute(row)
+
+    def save(self, fact: DisputeFact, now: datetime) -> None:
+        row = self.session.get(DisputeRow, fact.dispute_id)
+        if row is None:
+            row = DisputeRow(dispute_id=fact.dispute_id)
+            self.session.add(row)
+        row.customer_id = fact.customer_id
+        row.charge_id = fact.charge_id
+        row.status = fact.status
+        row.amount = fact.amount
+        row.currency = fact.currency
+        row.event_id = fact.event_id
+        row.event_created = fact.event_created
+        row.opened_event_id = fact.opened_event_id
+        row.lifted_at = fact.lifted_at
+        row.updated_at = now
+        self.session.flush()
+
+    def for_customer(self, customer_id: str) -> list[DisputeFact]:
+        rows = self.session.execute(
+            select(DisputeRow).where(DisputeRow.customer_id == customer_id).order_by(DisputeRow.dispute_id)
+        ).scalars()
+        return [_dispute(row) for row in rows]

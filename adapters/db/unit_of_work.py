@@ -12,6 +12,7 @@ from adapters.db.provisioning_repository import SqlProvisioningRepository
 from adapters.db.repositories import (
     SqlAccountRepository,
     SqlCustomerRepository,
+    SqlDisputeRepository,
     SqlInboxRepository,
     SqlInvoiceRepository,
     SqlTimelineRepository,
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
         self.accounts = SqlAccountRepository(self.session)
         self.timeline = SqlTimelineRepository(self.session)
         self.requests = SqlProvisioningRepository(self.session)
+        self.disputes = SqlDisputeRepository(self.session)
         self._after_commit = []
         return self
 

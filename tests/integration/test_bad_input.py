@@ -756,13 +756,21 @@ def test_lifting_a_manual_hold_that_does_not_exist_is_not_found(
     refused(response, 404, "hold_not_found")
 
 
-@pytest.mark.parametrize("reason", ["non_payment", "dispute", "bogus"])
-def test_only_the_manual_hold_can_be_lifted_through_the_api(
+@pytest.mark.parametrize("reason", ["non_payment", "credit_review", "bogus"])
+def test_only_the_manual_and_dispute_holds_can_be_lifted_through_the_api(
     client: Any, admin: dict[str, str], seeded: None, nothing_changes: NothingChanges, reason: str
 ) -> None:
     with nothing_changes():
         response = client.delete(f"/api/accounts/acme/holds/{reason}", headers=admin)
     refused(response, 404, "not_found")
+
+
+def test_lifting_a_dispute_hold_that_does_not_exist_is_refused(
+    client: Any, admin: dict[str, str], seeded: None, nothing_changes: NothingChanges
+) -> None:
+    with nothing_changes():
+        response = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+    refused(response, 404, "hold_not_found")
 
 
 @pytest.mark.parametrize(

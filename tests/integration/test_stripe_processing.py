@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import FIXTURES, inbox_rows, post_stripe, process_pending, stripe_fixture
 
 HANDLED = {
+    "charge.dispute.created",
+    "charge.dispute.closed",
     "invoice.payment_failed",
     "invoice.paid",
     "invoice.payment_succeeded",
@@ -46,8 +48,14 @@ EVENT_FILES = sorted(
 
 
 @pytest.mark.parametrize("name", EVENT_FILES)
-def test_every_recorded_stripe_event_is_stored_and_processed_or_ignored(client: Any, container: Any, name: str) -> None:
+def test_every_recorded_stripe_event_is_stored_and_processed_or_ignored(
+    client: Any, container: Any, stripe_api_stub: Any, name: str
+) -> None:
     event = stripe_fixture(name)
+    charge = event["data"]["object"].get("charge")
+    if event["type"].startswith("charge.dispute."):  # disputes carry no customer: Stripe's API says whose
+        event["data"]["object"].setdefault("id", "dp_recorded_without_id")
+        stripe_api_stub.add_charge(charge, {"id": charge, "object": "charge", "customer": "cus_disputed"})
     response = post_stripe(client, event)
     assert response.status_code == 200, response.json
     assert response.json == {"received": True, "duplicate": False}

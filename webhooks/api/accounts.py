@@ -18,6 +18,7 @@ from webhooks.api.schemas import (
     HoldCreateSchema,
     HoldLiftQuerySchema,
     PageQuerySchema,
+    PauseSchema,
     TimelinePageSchema,
 )
 from webhooks.context import container
@@ -141,3 +142,51 @@ def timeline(query: dict[str, Any], account_id: str) -> dict[str, Any]:
         raise _not_found(error) from None
     page, more = list(records[:limit]), len(records) > limit
     return {"items": [r.entry for r in page], "next_cursor": encode_cursor(page[-1].id) if more else None}
+
+
+@blp.route("/<account_id>/holds/dispute", methods=["DELETE"])
+@blp.response(200, AccountSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+@blp.alt_response(409, schema=ErrorSchema, description="A dispute is still open.")
+def lift_dispute_hold(account_id: str) -> Any:
+    """Finance lifts the hold of lost disputes (a dispute still open keeps holding)."""
+    c = container()
+    try:
+        return account_service.lift_dispute_hold(c.uow(), checked_account_id(account_id), c.context, c.clock())
+    except account_service.AccountNotFound as error:
+        raise _not_found(error) from None
+    except NoSuchHold as error:
+        raise ApiError(404, "hold_not_found", str(error)) from None
+    except account_service.DisputeHoldOpen as error:
+        raise ApiError(409, "dispute_open", str(error)) from None
+
+
+@blp.route("/<account_id>/enforcement-pause", methods=["PUT"])
+@blp.arguments(PauseSchema)
+@blp.response(200, AccountSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def pause_enforcement(body: dict[str, Any], account_id: str) -> Any:
+    """Pause enforcement until a date: holds stay visible but park and block nothing."""
+    c = container()
+    try:
+        return account_service.pause_enforcement(
+            c.uow(), checked_account_id(account_id), body["until"], body.get("note"), c.context, c.clock()
+        )
+    except account_service.AccountNotFound as error:
+        raise _not_found(error) from None
+    except account_service.PauseRefused as error:
+        raise ApiError(400, "invalid_pause", str(error)) from None
+
+
+@blp.route("/<account_id>/enforcement-pause", methods=["DELETE"])
+@blp.response(200, AccountSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def end_pause(account_id: str) -> Any:
+    """End the pause now: holds take effect again."""
+    c = container()
+    try:
+        return account_service.end_enforcement_pause(c.uow(), checked_account_id(account_id), c.context, c.clock())
+    except account_service.AccountNotFound as error:
+        raise _not_found(error) from None
+    except account_service.PauseRefused as error:
+        raise ApiError(404, "not_paused", str(error)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.broker import TASK_SWEEP_INBOX
+from adapters.broker import TASK_RECONCILE_STRIPE, TASK_SWEEP_INBOX, TASK_TICK
 from webhooks.api import Blueprint
 from webhooks.api.auth import require_admin_token
 from webhooks.api.schemas import QueuedSchema
@@ -17,6 +17,22 @@ blp.before_request(require_admin_token)
 @blp.route("/sweep", methods=["POST"])
 @blp.response(202, QueuedSchema)
 def sweep() -> dict[str, Any]:
-    """Re-queue inbox events left unprocessed past the configured age."""
+    """Re-queue inbox events left unprocessed and provisioning requests left behind."""
     container().celery.send_task(TASK_SWEEP_INBOX)
+    return {"queued": True}
+
+
+@blp.route("/tick", methods=["POST"])
+@blp.response(202, QueuedSchema)
+def tick() -> dict[str, Any]:
+    """Re-evaluate the accounts whose time has come (due dates, grace periods, pauses ending)."""
+    container().celery.send_task(TASK_TICK)
+    return {"queued": True}
+
+
+@blp.route("/reconcile", methods=["POST"])
+@blp.response(202, QueuedSchema)
+def reconcile() -> dict[str, Any]:
+    """Reconcile with Stripe's events list: store and process any event the inbox lacks."""
+    container().celery.send_task(TASK_RECONCILE_STRIPE)
     return {"queued": True}

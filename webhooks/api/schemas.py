@@ -116,6 +116,13 @@ class HoldLiftQuerySchema(StrictSchema):
     note = fields.String(validate=validate.Length(max=2000))
 
 
+class PauseSchema(StrictSchema):
+    until = fields.AwareDateTime(
+        required=True, metadata={"description": "ISO 8601 with a time zone; holds take effect again then"}
+    )
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
 class TimelineEntrySchema(Schema):
     at = fields.DateTime(required=True)
     kind = fields.String(required=True)
