@@ -8,21 +8,26 @@ from typing import Any
 from celery import Task
 from celery.signals import setup_logging
 from celery.utils.time import get_exponential_backoff_interval
+from structlog import get_logger
 
 from adapters.broker import (
     TASK_DISPATCH_PROVISIONING,
     TASK_PROCESS_INBOX_EVENT,
+    TASK_RECONCILE_STRIPE,
     TASK_SWEEP_INBOX,
     TASK_TICK,
     TASK_WRITE_BACK_HOLD,
 )
+from adapters.stripe_api import StripeLookupFailed, StripeUnavailable
 from bootstrap import Container, build
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import load_settings
-from services import crm_write_back, inbox, provisioning, tick
+from services import crm_write_back, inbox, provisioning, reconciliation, tick
+from services.stripe_events import HANDLED_EVENT_TYPES
 
 settings = load_settings()
+log = get_logger(__name__)
 app = create_celery(settings)
 _container: Container | None = None
 
@@ -115,3 +120,28 @@ def clock_tick() -> int:
     """Re-evaluate the accounts whose next evaluation time has come."""
     c = container()
     return tick.tick(c.uow(), c.context, c.clock())
+
+
+@app.task(name=TASK_RECONCILE_STRIPE, bind=True, acks_late=True, max_retries=3)
+def reconcile_stripe(self: Task) -> int:
+    """Store and process every Stripe event the inbox lacks (missed webhooks)."""
+    c = container()
+    if c.stripe_api is None:
+        log.warning("stripe_reconcile_skipped", reason="STRIPE_API_KEY is not set")
+        return 0
+    try:
+        result = reconciliation.reconcile_stripe(
+            c.uow,
+            c.publisher,
+            c.stripe_api,
+            now=c.clock(),
+            clock=c.clock,
+            lookback=timedelta(seconds=settings.reconcile_lookback_seconds),
+            types=sorted(HANDLED_EVENT_TYPES),
+        )
+    except StripeUnavailable as error:
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
+    except StripeLookupFailed as error:
+        log.warning("stripe_reconcile_refused", error=str(error))
+        return 0
+    return result.stored
