@@ -16,11 +16,11 @@ from adapters.db.engine import make_engine, make_session_factory
 from adapters.db.unit_of_work import SqlUnitOfWork
 from adapters.dynamics_events import CrmOptions, make_dynamics_handler
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
-from adapters.policy_file import load_policy
+from adapters.policy_file import PolicyError, load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
 from adapters.stripe_api import StripeApi, StripeUnavailable
 from bootstrap.celery_app import create_celery
-from bootstrap.settings import Settings, load_settings
+from bootstrap.settings import ConfigurationError, Settings, load_settings
 from domain.policy import HoldPolicy
 from services.inbox import Handler
 from services.ports import (
@@ -113,7 +113,12 @@ def make_crm_client(settings: Settings) -> DynamicsWebApi | None:
 
 
 def build(settings: Settings | None = None) -> Container:
+    """Wire a process; a configuration that cannot work raises ConfigurationError with a sentence."""
     settings = settings or load_settings()
+    try:
+        policy = load_policy(settings.hold_policy_path)
+    except PolicyError as error:
+        raise ConfigurationError(str(error)) from None
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     celery = create_celery(settings)
@@ -125,7 +130,7 @@ def build(settings: Settings | None = None) -> Container:
         session_factory=make_session_factory(engine),
         celery=celery,
         publisher=CeleryPublisher(celery, settings.provisioning_batch_size),
-        policy=load_policy(settings.hold_policy_path),
+        policy=policy,
         provisioner=make_provisioner(settings),
         crm=crm,
         stripe_api=StripeApi(settings.stripe_api_key, settings.stripe_api_base) if settings.stripe_api_key else None,

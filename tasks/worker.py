@@ -22,11 +22,15 @@ from adapters.stripe_api import StripeLookupFailed, StripeUnavailable
 from bootstrap import Container, build
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
-from bootstrap.settings import load_settings
+from bootstrap.settings import ConfigurationError, load_settings
 from services import crm_write_back, inbox, provisioning, reconciliation, tick
 from services.stripe_events import HANDLED_EVENT_TYPES
 
-settings = load_settings()
+try:
+    settings = load_settings()
+    build(settings)  # check the whole configuration (policy file included) before serving
+except ConfigurationError as error:  # stop with the sentence, not a traceback
+    raise SystemExit(f"Holdfast cannot start: {error}") from None
 log = get_logger(__name__)
 app = create_celery(settings)
 _container: Container | None = None

@@ -6,12 +6,16 @@ from flask import Flask
 
 from bootstrap import Container, build
 from bootstrap.logging import configure_logging
-from bootstrap.settings import Settings
+from bootstrap.settings import ConfigurationError, Settings
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Flask:
     """Build the web application from settings (read from the environment when not given)."""
-    container = container or build(settings)
+    if container is None:
+        try:
+            container = build(settings)
+        except ConfigurationError as error:  # stop with the sentence, not a traceback
+            raise SystemExit(f"Holdfast cannot start: {error}") from None
     configure_logging(container.settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = container.settings.max_body_bytes
