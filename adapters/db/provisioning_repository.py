@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.db.tables import ProvisioningAttemptRow, ProvisioningRequestRow
-from domain.provisioning import PENDING, Attempt, ProvisioningRequest, RequestState
+from domain.provisioning import IN_FLIGHT, PENDING, Attempt, ProvisioningRequest, RequestState
 
 
 def _attempt(row: ProvisioningAttemptRow) -> Attempt:
@@ -110,17 +110,25 @@ class SqlProvisioningRepository:
         return None if row is None else self._with_attempts([row])[0]
 
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]:
-        query = (
-            select(ProvisioningRequestRow)
-            .where(
-                ProvisioningRequestRow.account_id == account_id,
-                ProvisioningRequestRow.state.in_([str(s) for s in PENDING]),
+        """Requests not yet final, oldest first. ``lock`` locks the awaiting ones only: requests
+        in flight belong to dispatch, and admission only reads their amounts."""
+        order = (ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+        mine = ProvisioningRequestRow.account_id == account_id
+        if not lock:
+            query = select(ProvisioningRequestRow).where(
+                mine, ProvisioningRequestRow.state.in_([str(s) for s in PENDING])
             )
-            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+            return [self._request(row) for row in self.session.execute(query.order_by(*order)).scalars()]
+        awaiting = select(ProvisioningRequestRow).where(
+            mine, ProvisioningRequestRow.state == str(RequestState.AWAITING)
         )
-        if lock:
-            query = query.with_for_update()
-        return [self._request(row) for row in self.session.execute(query).scalars()]
+        in_flight = select(ProvisioningRequestRow).where(
+            mine, ProvisioningRequestRow.state.in_([str(s) for s in IN_FLIGHT])
+        )
+        rows = list(self.session.execute(awaiting.order_by(*order).with_for_update()).scalars())
+        rows += self.session.execute(in_flight.order_by(*order)).scalars()
+        rows.sort(key=lambda row: (row.created_at, row.request_id))
+        return [self._request(row) for row in rows]
 
     def count_awaiting(self, account_id: str) -> int:
         return int(
@@ -133,7 +141,11 @@ class SqlProvisioningRepository:
         )
 
     def claim_queued(self, request_ids: Iterable[str]) -> list[tuple[ProvisioningRequest, int]]:
-        """Lock the given requests that are still queued (skipping rows another worker holds)."""
+        """Lock the given requests that are still queued, oldest first.
+
+        No SKIP LOCKED: a request locked by another transaction is waited for, then re-checked
+        (a duplicate message finds it provisioning and leaves it; one that was only read by
+        admission is claimed). Locks are taken oldest first everywhere, so no deadlock."""
         rows = list(
             self.session.execute(
                 select(ProvisioningRequestRow)
@@ -142,7 +154,7 @@ class SqlProvisioningRepository:
                     ProvisioningRequestRow.state == str(RequestState.QUEUED),
                 )
                 .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
-                .with_for_update(skip_locked=True)
+                .with_for_update()
             ).scalars()
         )
         return [(self._request(row), row.round_attempts) for row in rows]
