@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -131,30 +131,35 @@ def list_accounts(
         return [_view(uow, a, ctx, now) for a in uow.accounts.page(on_hold=on_hold, after=after, limit=limit)]
 
 
+def _act_on_account(
+    uow: UnitOfWork,
+    account_id: str,
+    ctx: ServiceContext,
+    now: datetime,
+    act: Callable[[Account, Change], list[TimelineEntry]],
+) -> AccountView:
+    """Finance acts on an account: lock it, let the domain act, re-evaluate, save, answer."""
+    with uow:
+        account = _get(uow, account_id, lock=True)
+        change = _api_change(now)
+        uow.timeline.append(account_id, act(account, change))
+        reevaluate_account(uow, account_id, ctx, change, account=account)
+        uow.commit()
+        return _view(uow, account, ctx, now)
+
+
 def place_manual_hold(
     uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime
 ) -> AccountView:
     """Finance places its manual hold (HoldAlreadyPlaced if there is one)."""
-    with uow:
-        account = _get(uow, account_id, lock=True)
-        change = _api_change(now)
-        uow.timeline.append(account_id, account.place_manual_hold(note, change))
-        reevaluate_account(uow, account_id, ctx, change, account=account)
-        uow.commit()
-        return _view(uow, account, ctx, now)
+    return _act_on_account(uow, account_id, ctx, now, lambda account, change: account.place_manual_hold(note, change))
 
 
 def lift_manual_hold(
     uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime
 ) -> AccountView:
     """Finance lifts its manual hold (NoSuchHold if there is none); other holds stay."""
-    with uow:
-        account = _get(uow, account_id, lock=True)
-        change = _api_change(now)
-        uow.timeline.append(account_id, account.lift_manual_hold(note, change))
-        reevaluate_account(uow, account_id, ctx, change, account=account)
-        uow.commit()
-        return _view(uow, account, ctx, now)
+    return _act_on_account(uow, account_id, ctx, now, lambda account, change: account.lift_manual_hold(note, change))
 
 
 def account_timeline(
@@ -175,26 +180,20 @@ def pause_enforcement(
     """Holds stay recorded but park and block nothing until ``until``; awaiting orders may go."""
     if until <= now:
         raise PauseRefused("A pause must end in the future.")
-    with uow:
-        account = _get(uow, account_id, lock=True)
-        change = _api_change(now)
-        uow.timeline.append(account_id, account.pause_enforcement(until, note, change))
-        reevaluate_account(uow, account_id, ctx, change, account=account)
-        uow.commit()
-        return _view(uow, account, ctx, now)
+    return _act_on_account(
+        uow, account_id, ctx, now, lambda account, change: account.pause_enforcement(until, note, change)
+    )
 
 
 def end_enforcement_pause(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime) -> AccountView:
     """Holds take effect again (awaiting orders wait, changes are blocked)."""
-    with uow:
-        account = _get(uow, account_id, lock=True)
+
+    def end(account: Account, change: Change) -> list[TimelineEntry]:
         if not account.is_paused(now):
             raise PauseRefused(f"Enforcement is not paused for account {account_id}.")
-        change = _api_change(now)
-        uow.timeline.append(account_id, account.end_pause(change))
-        reevaluate_account(uow, account_id, ctx, change, account=account)
-        uow.commit()
-        return _view(uow, account, ctx, now)
+        return account.end_pause(change)
+
+    return _act_on_account(uow, account_id, ctx, now, end)
 
 
 class DisputeHoldOpen(ValueError):
