@@ -204,6 +204,23 @@ def stripe_fixture(name: str, **changes: Any) -> dict[str, Any]:
     return event
 
 
+def finalized_invoice(customer: str, invoice_id: str, cents: int, **changes: Any) -> dict[str, Any]:
+    """invoice.finalized of an open invoice, from a recorded invoice body (``changes``: more invoice fields)."""
+    event = stripe_fixture(
+        "invoice.payment_succeeded.stripe-ruby-mock.json",
+        customer=customer,
+        id=invoice_id,
+        status="open",
+        paid=False,
+        amount_due=cents,
+        amount_paid=0,
+        amount_remaining=cents,
+        **changes,
+    )
+    event["type"] = "invoice.finalized"
+    return event
+
+
 def post_stripe(client: Any, event: dict[str, Any] | str | bytes, **headers: str) -> Any:
     body = event if isinstance(event, str | bytes) else json.dumps(event)
     return client.post(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import post_stripe, stripe_fixture, wait_for
+from tests.conftest import finalized_invoice, post_stripe, stripe_fixture, wait_for
 from tests.workers import CeleryProcess, start_beat, start_worker
 
 pytestmark = pytest.mark.e2e
@@ -38,19 +38,9 @@ def test_an_invoice_passing_its_due_date_plus_the_policy_days_is_held_by_beat_an
     client.put("/api/accounts/acme", json={"stripe_customer_id": "cus_clock"}, headers=admin)
     # Sent for manual payment, due 15 days (the default policy) minus 4 seconds ago: past due in 4 s.
     due = container.clock() - timedelta(days=15) + timedelta(seconds=4)
-    finalized = stripe_fixture(
-        "invoice.payment_succeeded.stripe-ruby-mock.json",
-        customer="cus_clock",
-        id="in_clock",
-        status="open",
-        paid=False,
-        amount_due=9900,
-        amount_paid=0,
-        amount_remaining=9900,
-        collection_method="send_invoice",
-        due_date=int(due.timestamp()),
+    finalized = finalized_invoice(
+        "cus_clock", "in_clock", 9900, collection_method="send_invoice", due_date=int(due.timestamp())
     )
-    finalized["type"] = "invoice.finalized"
     post_stripe(client, finalized)
     wait_for(lambda: client.get("/api/accounts/acme", headers=admin).json["exposure"] == "99.00", what="the invoice")
     assert client.get("/api/accounts/acme", headers=admin).json["holds"] == []

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import post_stripe, stripe_fixture, wait_for
+from tests.conftest import finalized_invoice, post_stripe, stripe_fixture, wait_for
 from tests.provisioning_server import HANG
 from tests.workers import start_worker
 
@@ -25,22 +25,6 @@ def state(client: Any, admin: dict[str, str], request_id: str) -> str:
 
 def account(client: Any, admin: dict[str, str], account_id: str) -> dict[str, Any]:
     return dict(client.get(f"/api/accounts/{account_id}", headers=admin).json)
-
-
-def open_invoice(customer: str, invoice_id: str, cents: int) -> dict[str, Any]:
-    """invoice.finalized, from a recorded invoice body: an open invoice that counts in exposure."""
-    event = stripe_fixture(
-        "invoice.payment_succeeded.stripe-ruby-mock.json",
-        customer=customer,
-        id=invoice_id,
-        status="open",
-        paid=False,
-        amount_due=cents,
-        amount_paid=0,
-        amount_remaining=cents,
-    )
-    event["type"] = "invoice.finalized"
-    return event
 
 
 def paid_invoice(
@@ -67,7 +51,7 @@ def test_an_order_over_the_limit_waits_and_is_provisioned_when_the_payment_clear
     client: Any, admin: dict[str, str], worker: Any, provisioning: Any
 ) -> None:
     client.put("/api/accounts/acme", json={"stripe_customer_id": "cus_p2", "credit_limit": "100.00"}, headers=admin)
-    invoice = open_invoice("cus_p2", "in_p2", 8000)
+    invoice = finalized_invoice("cus_p2", "in_p2", 8000)
     post_stripe(client, invoice)
     wait_for(lambda: account(client, admin, "acme")["exposure"] == "80.00", what="the open invoice to count")
     waiting = order(client, admin, "acme", "SO-1", "50.00").json

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.tick import tick
-from tests.conftest import post_stripe, process_pending, stripe_fixture
+from tests.conftest import finalized_invoice, post_stripe, process_pending, stripe_fixture
 from tests.crm_bodies import account_create, account_update, encode, salesorder
 
 ACCOUNT = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
@@ -23,21 +23,10 @@ def kinds(client: Any, admin: dict[str, str], account_id: str = "acme") -> list[
 
 
 def manual_invoice(customer: str, invoice_id: str, due: datetime, cents: int = 5000) -> dict[str, Any]:
-    """invoice.finalized of an invoice sent for manual payment (from a recorded invoice body)."""
-    event = stripe_fixture(
-        "invoice.payment_succeeded.stripe-ruby-mock.json",
-        customer=customer,
-        id=invoice_id,
-        status="open",
-        paid=False,
-        amount_due=cents,
-        amount_paid=0,
-        amount_remaining=cents,
-        collection_method="send_invoice",
-        due_date=int(due.timestamp()),
+    """invoice.finalized of an invoice sent for manual payment."""
+    return finalized_invoice(
+        customer, invoice_id, cents, collection_method="send_invoice", due_date=int(due.timestamp())
     )
-    event["type"] = "invoice.finalized"
-    return event
 
 
 def test_an_invoice_passing_its_due_date_plus_the_policy_days_is_held_by_the_tick_and_released_when_paid(
