@@ -1,0 +1,573 @@
+"""Ingestion benchmark: POST /webhooks/stripe against two baselines measured in the same run.
+
+    .venv/bin/python -m bench.ingest            # about 2 minutes; --help for the options
+
+It builds a fresh PostgreSQL database with the real Alembic migrations, flushes a Redis
+database, and serves three apps with gunicorn and the production configuration
+(``--config bootstrap/gunicorn_conf.py``; only the app, the bind address, 127.0.0.1 instead of
+0.0.0.0, and the control socket's path, one per server, differ):
+
+- ``bare``   ``bench.baselines:create_bare()``  reads the body, answers 200 ``{}``
+- ``floor``  ``bench.baselines:create_floor()`` verifies the signature, inserts one row, 200
+- ``ingest`` ``webhooks:create_app()``           the real webhook (verify, store, queue, answer)
+
+Each is loaded with distinct, freshly signed Stripe events over keep-alive connections,
+interleaved over several rounds (the order rotates each round) so that the noise of a shared
+machine falls on all three alike; medians are reported. Everything it starts (servers,
+database, Redis keys) is stopped, dropped or flushed at the end, on errors and Ctrl-C too.
+Exit status: 0 when the target is met, 1 when it is missed, 2 when the run could not be made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import cpu
+from bench.load import LoadResult, build_requests, percentile, run_load
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = ROOT / "bootstrap" / "gunicorn_conf.py"
+FIXTURES = Path(os.environ.get("HOLDFAST_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+TEMPLATE = FIXTURES / "stripe" / "invoice.payment_failed.stripe-ruby-mock.json"
+TARGET = 0.85  # ingestion throughput / floor throughput, from the issue
+
+VARIANTS: dict[str, str] = {
+    "bare": "bench.baselines:create_bare()",
+    "floor": "bench.baselines:create_floor()",
+    "ingest": "webhooks:create_app()",
+}
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not be run; the message says why."""
+
+
+def _options(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the three variants (3)")
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per variant and round (8)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement (2)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (16)")
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=40_000,
+        help="pre-signed requests per variant and round; a run stops early when they are used up (40000)",
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated subset, e.g. 'floor,ingest' while profiling (default: all three)",
+    )
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("HOLDFAST_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+        help="an administrative PostgreSQL URL; a fresh database is created beside it (env HOLDFAST_BENCH_PG)",
+    )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("HOLDFAST_BENCH_REDIS", "redis://127.0.0.1:6379/13"),
+        help="a Redis database the benchmark may flush (env HOLDFAST_BENCH_REDIS; default db 13)",
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (kept anyway on failure)")
+    options = parser.parse_args(argv)
+    options.variants = [v.strip() for v in options.variants.split(",") if v.strip()]
+    unknown = [v for v in options.variants if v not in VARIANTS]
+    if unknown or not options.variants:
+        parser.error(f"--variants: choose among {', '.join(VARIANTS)}")
+    if options.warmup + options.duration > 240:
+        parser.error("--warmup plus --duration must stay under 240 s: the signatures are made for a 300 s tolerance")
+    if options.rounds < 1 or options.duration <= 0 or options.warmup < 0 or options.connections < 1:
+        parser.error("--rounds and --connections must be at least 1, --duration positive, --warmup not negative")
+    return options
+
+
+# --- PostgreSQL and Redis ---------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new database built by the real migrations; yields its URL (Heroku form) and drops it after."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"holdfast_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        admin.dispose()
+        raise BenchError(f"PostgreSQL at {admin_url} is not usable: {type(error).__name__}: {error}") from None
+    try:
+        url = make_url(admin_url).set(drivername="postgres", database=name).render_as_string(hide_password=False)
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _migrate(database_url: str) -> None:
+    """Build the schema with the real migrations, as the release phase (and tests/conftest.py) do."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bootstrap.settings import database_url_for_sqlalchemy
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["skip_logging"] = True
+    config.attributes["url"] = database_url_for_sqlalchemy(database_url)
+    command.upgrade(config, "head")
+
+
+@contextmanager
+def flushed_redis(url: str) -> Iterator[Any]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except Exception as error:
+        raise BenchError(f"Redis at {url} is not usable: {type(error).__name__}: {error}") from None
+    try:
+        yield client
+    finally:
+        client.flushdb()  # the queued messages the webhook published (no worker consumes them here)
+        client.close()
+
+
+# --- gunicorn servers -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    """One gunicorn master (and its workers) serving ``app`` with the production configuration."""
+
+    def __init__(self, name: str, app: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name, self.app = name, app
+        self.port = _free_port()
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+        self._boots = 0
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--config",
+                    str(GUNICORN_CONF),
+                    "--bind",  # overridden: loopback instead of 0.0.0.0
+                    f"127.0.0.1:{self.port}",
+                    "--control-socket",  # and a private control socket, so three masters do not share one
+                    str(log_dir / f"{name}.ctl"),
+                    app,
+                ],
+                cwd=ROOT,
+                env={**env, "PORT": str(self.port)},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stopped as one, spared the terminal's Ctrl-C
+            )
+
+    @property
+    def pgid(self) -> int:
+        """The process group of the master and its workers (the master's pid)."""
+        assert self.process is not None
+        return self.process.pid
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def boots(self) -> int:
+        """Workers booted so far: two at start, then one each time max_requests recycles one."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            chunk = log.read()
+        complete = chunk.rfind(b"\n") + 1
+        self._log_offset += complete
+        self._boots += chunk[:complete].count(b"Booting worker with pid")
+        return self._boots
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise BenchError(f"the {self.name} server exited at start:\n{self.log_tail()}")
+            try:
+                with socket.create_connection(self.address, timeout=2) as sock:
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"the {self.name} server did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """TERM the process group (gunicorn's graceful stop), KILL it if it lingers."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(wait)
+                # the master is gone; make sure no worker of its group outlives it
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if process.poll() is None:
+            process.wait(5)
+
+
+@contextmanager
+def servers(names: list[str], env: dict[str, str], log_dir: Path) -> Iterator[dict[str, Server]]:
+    started: dict[str, Server] = {}
+    try:
+        for name in names:
+            started[name] = Server(name, VARIANTS[name], env, log_dir)
+        for server in started.values():
+            server.wait_ready()
+        yield started
+    finally:
+        for server in reversed(list(started.values())):
+            server.stop()
+
+
+# --- measuring and reporting ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    variant: str
+    round: int
+    result: LoadResult
+
+    @property
+    def rate(self) -> float:
+        return self.result.completed_in_window / self.result.window
+
+    @property
+    def _cpu(self) -> tuple[cpu.CpuSnapshot | None, cpu.CpuSnapshot | None]:
+        start, end = self.result.probes
+        return (start[0] if start else None), (end[0] if end else None)
+
+    @property
+    def recycled(self) -> int:
+        """Workers booted during the window (gunicorn's max_requests recycling)."""
+        start, end = self.result.probes
+        return end[1] - start[1] if start and end else 0
+
+    def _cpu_ms(self, part: str) -> float:
+        start, end = self._cpu
+        if start is None or end is None or not self.result.completed_in_window:
+            return float("nan")
+        app = sum(end.groups.values()) - sum(start.groups.values())
+        used = app if part == "app" else end.stores - start.stores
+        return used * 1000 / self.result.completed_in_window
+
+    @property
+    def app_cpu_ms(self) -> float:
+        """CPU of the server's processes (gunicorn master and workers) per request."""
+        return self._cpu_ms("app")
+
+    @property
+    def stores_cpu_ms(self) -> float:
+        """CPU per request of Redis, PostgreSQL's shared processes and the backends of the bench's database."""
+        return self._cpu_ms("stores")
+
+    @property
+    def others_cores(self) -> float:
+        """Cores kept busy, on average, by processes outside the benchmark during the window."""
+        start, end = self._cpu
+        if start is None or end is None:
+            return float("nan")
+        return end.others_since(start) / self.result.window
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.result.latencies, 0.50) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.result.latencies, 0.99) * 1000
+
+
+def _gunicorn_settings() -> str:
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    threads = os.environ.get("WEB_THREADS", "4")
+    level = os.environ.get("LOG_LEVEL") or "INFO"
+    return (
+        f"gunicorn gthread, {workers} workers x {threads} threads, keepalive 5 s, max_requests 5000 (+jitter), "
+        f"access log on; LOG_LEVEL {level}"
+    )
+
+
+def _revision() -> str:
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
+
+
+def _breakdown(result: LoadResult) -> str:
+    odd = {status: n for status, n in sorted(result.statuses.items()) if not 200 <= status < 300}
+    return f" ({', '.join(f'{n} x {status}' for status, n in odd.items())})" if odd else ""
+
+
+def _round_line(m: Measure, total_rounds: int) -> str:
+    r = m.result
+    extra = "\n      the request pool was used up before the end: raise --max-requests" if r.exhausted else ""
+    return (
+        f"  round {m.round}/{total_rounds}  {m.variant:<6} {m.rate:8.1f} req/s  p50 {m.p50_ms:6.2f} ms  "
+        f"p99 {m.p99_ms:7.2f} ms  non-2xx {r.non_2xx}{_breakdown(r)}  errors {r.errors}\n"
+        f"      cpu per request: app {m.app_cpu_ms:.2f} ms, pg+redis {m.stores_cpu_ms:.2f} ms; "
+        f"load generator {r.client_cpu:.0%} of a core; other processes {m.others_cores:.2f} cores; "
+        f"workers recycled {m.recycled}; reconnects {r.reconnects}{extra}"
+    )
+
+
+def _summary(measures: list[Measure], names: list[str]) -> tuple[str, dict[str, float], bool]:
+    header = (
+        f"{'variant':<8} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}"
+        f" {'app cpu ms/req':>15} {'pg+redis cpu ms/req':>20}"
+    )
+    lines = [header, "-" * len(header)]
+    rates: dict[str, float] = {}
+    clean = True
+    for name in names:
+        mine = [m for m in measures if m.variant == name]
+        rates[name] = statistics.median(m.rate for m in mine)
+        non_2xx = sum(m.result.non_2xx for m in mine)
+        errors = sum(m.result.errors for m in mine)
+        clean = clean and (non_2xx == errors == 0 if name == "ingest" else True)
+        lines.append(
+            f"{name:<8} {sum(m.result.completed_in_window for m in mine):>9} {rates[name]:>9.1f} "
+            f"{statistics.median(m.p50_ms for m in mine):>8.2f} {statistics.median(m.p99_ms for m in mine):>8.2f} "
+            f"{non_2xx:>8} {errors:>7} {statistics.median(m.app_cpu_ms for m in mine):>15.2f}"
+            f" {statistics.median(m.stores_cpu_ms for m in mine):>20.2f}"
+        )
+    return "\n".join(lines), rates, clean
+
+
+def _check_storage(database_url: str, redis_client: Any, measures: list[Measure]) -> tuple[str, bool]:
+    """Every 2xx answer of the real webhook is a stored row and a queued message."""
+    from sqlalchemy import create_engine, text
+
+    from bootstrap.settings import database_url_for_sqlalchemy
+
+    answered = sum(m.result.statuses.get(200, 0) for m in measures if m.variant == "ingest")
+    engine = create_engine(database_url_for_sqlalchemy(database_url))
+    try:
+        with engine.connect() as connection:
+            rows = dict(
+                (source, count)
+                for source, count in connection.execute(
+                    text("SELECT source, count(*) FROM inbox_events GROUP BY source")
+                )
+            )
+    finally:
+        engine.dispose()
+    queued = sum(
+        redis_client.llen(key) for key in redis_client.scan_iter(match="holdfast*") if redis_client.type(key) == b"list"
+    )
+    stored = rows.get("stripe", 0)
+    ok = answered == stored == queued
+    return (
+        f"storage check: ingest answered 200 to {answered} events; inbox_events holds {stored} "
+        f"of them (+{rows.get('floor', 0)} floor rows); {queued} messages queued in Redis"
+        + ("" if ok else "  MISMATCH: every acknowledged event must be stored and queued once")
+    ), ok
+
+
+def _interrupted(_signum: int, _frame: FrameType | None) -> None:
+    # The first Ctrl-C or TERM unwinds the run; later ones are ignored so that the clean-up
+    # (stopping the servers, dropping the database, flushing Redis) is not cut short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _options(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # progress lines as they come, in order with stderr
+    if not TEMPLATE.exists():
+        print(f"bench: the event template {TEMPLATE} is missing (set HOLDFAST_FIXTURES)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    secret = "whsec_bench_" + secrets.token_hex(16)
+    names = [name for name in VARIANTS if name in options.variants]
+    log_dir = Path(tempfile.mkdtemp(prefix="holdfast-bench-"))
+    keep_logs = options.keep_logs
+    print(
+        f"Holdfast ingestion benchmark — {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(f"code: {ROOT} at {_revision()}")
+    print(f"server: {_gunicorn_settings()} (bootstrap/gunicorn_conf.py), bound to 127.0.0.1")
+    print(
+        f"load: {options.connections} keep-alive connections, {options.rounds} rounds x {len(names)} variants, "
+        f"{options.warmup:g} s warm-up + {options.duration:g} s measured each; event template {TEMPLATE.name}"
+    )
+    measures: list[Measure] = []
+    stored_ok = True
+    began = time.monotonic()
+    try:
+        with fresh_database(options.pg) as database_url, flushed_redis(options.redis) as redis_client:
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "REDIS_URL": options.redis,
+                "STRIPE_WEBHOOK_SECRET": secret,
+                "ADMIN_API_TOKEN": "bench-" + secrets.token_hex(16),
+                "HOLDFAST_INSTANCE_DIR": str(log_dir / "instance"),
+            }
+            database_name = database_url.rsplit("/", 1)[1]
+            print(f"database: {database_name} (migrated), Redis {options.redis} (flushed)")
+            with servers(names, env, log_dir) as running:
+                print(f"servers ready (logs in {log_dir})")
+                for round_number in range(1, options.rounds + 1):
+                    shift = (round_number - 1) % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        server = running[name]
+                        pool = build_requests(
+                            TEMPLATE, secret, f"127.0.0.1:{server.port}", options.max_requests, tag=name
+                        )
+
+                        def probe(s: Server = server) -> tuple[cpu.CpuSnapshot | None, int]:
+                            return cpu.snapshot([s.pgid], database_name), s.boots()
+
+                        result = run_load(
+                            server.address,
+                            pool,
+                            connections=options.connections,
+                            warmup=options.warmup,
+                            duration=options.duration,
+                            probe=probe,
+                        )
+                        measure = Measure(name, round_number, result)
+                        measures.append(measure)
+                        print(_round_line(measure, options.rounds), flush=True)
+                        for sample in result.error_samples:
+                            print(f"      error: {sample}")
+                        if result.non_2xx or result.errors:
+                            keep_logs = True  # the servers' logs say why
+                        if server.process is None or server.process.poll() is not None:
+                            raise BenchError(f"the {name} server died during the run:\n{server.log_tail()}")
+            if "ingest" in names:
+                report, stored_ok = _check_storage(database_url, redis_client, measures)
+                print(report)
+    except BenchError as error:
+        keep_logs = True
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        keep_logs = True
+        print("bench: interrupted; servers stopped, database dropped, Redis flushed", file=sys.stderr)
+        return 130
+    except Exception:
+        keep_logs = True
+        raise
+    finally:
+        if keep_logs:
+            print(f"server logs kept in {log_dir}")
+        else:
+            _remove_tree(log_dir)
+
+    table, rates, clean = _summary(measures, names)
+    print()
+    print(
+        f"Medians over {options.rounds} rounds ({options.duration:g} s each, {options.connections} connections; "
+        f"whole run {time.monotonic() - began:.0f} s):"
+    )
+    print(table)
+    others = [m.others_cores for m in measures if m.others_cores == m.others_cores]  # not nan
+    if others:
+        print(
+            f"other processes on the machine kept {statistics.median(others):.2f} cores busy during the measured "
+            f"windows (median; from {min(others):.2f} to {max(others):.2f})"
+        )
+    if not {"ingest", "floor"} <= set(names):
+        return 0
+    ratio = rates["ingest"] / rates["floor"]
+    per_round = [
+        i.rate / f.rate
+        for i in measures
+        if i.variant == "ingest"
+        for f in measures
+        if f.variant == "floor" and f.round == i.round
+    ]
+    print()
+    print(f"ingest/floor  {ratio:.2f}   (per round: {', '.join(f'{r:.2f}' for r in per_round)})")
+    if "bare" in rates:
+        print(f"ingest/bare   {rates['ingest'] / rates['bare']:.2f}")
+        print(f"floor/bare    {rates['floor'] / rates['bare']:.2f}")
+    clean = clean and stored_ok
+    passed = ratio >= TARGET and clean
+    verdict = "PASS" if passed else "FAIL"
+    reasons = []
+    if ratio < TARGET:
+        reasons.append(f"throughput {ratio:.2f} of the floor's is below {TARGET}")
+    if not clean:
+        reasons.append("the webhook gave non-2xx answers or errors, or acknowledged events that were not stored")
+    print(
+        f"{verdict}: target ingest/floor >= {TARGET} with no non-2xx answers"
+        + (f" ({'; '.join(reasons)})" if reasons else "")
+    )
+    return 0 if passed else 1
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
