@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker import CeleryPublisher
 from adapters.db.engine import make_engine, make_session_factory
+from adapters.db.inbox_store import SqlDeliveryStore
 from adapters.db.unit_of_work import SqlUnitOfWork
 from adapters.dynamics_events import CrmOptions, make_dynamics_handler
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
@@ -63,6 +64,11 @@ class Container:
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
+
+    @property
+    def deliveries(self) -> SqlDeliveryStore:
+        """Where webhooks store deliveries (one statement, one transaction)."""
+        return SqlDeliveryStore(self.engine)
 
     @property
     def context(self) -> ServiceContext:

@@ -1,9 +1,11 @@
 """The durable inbox: store every delivery first, process it later, lose none.
 
-A delivery is stored under its source's unique id and queued only after the row has
-committed. Processing locks the row and checks its status, so a message delivered twice
-(or re-queued by the sweep) has one effect. Rows left unprocessed are re-queued by the
-sweep; failed rows can be replayed.
+A webhook stores the delivery under its source's unique id, in one statement and one
+transaction, and answers. The relay (in the worker) then hands committed rows to the broker,
+so nothing is queued before it is stored, and acknowledging costs little more than storing.
+Processing locks the row and checks its status, so a message delivered twice (or re-queued by
+the sweep) has one effect. Rows left unprocessed are re-queued by the sweep; failed rows can
+be replayed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any
 
 import structlog
 
-from services.ports import Handled, InboxEvent, Publisher, ServiceContext, StorageUnavailable, UnitOfWork
+from services.ports import (
+    DeliveryStore,
+    Handled,
+    InboxEvent,
+    Publisher,
+    ServiceContext,
+    StorageUnavailable,
+    UnitOfWork,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -32,8 +42,7 @@ class Stored:
 
 
 def store_delivery(
-    uow: UnitOfWork,
-    publisher: Publisher,
+    store: DeliveryStore,
     *,
     source: str,
     external_id: str,
@@ -43,14 +52,19 @@ def store_delivery(
     meta: Mapping[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> Stored:
-    """Store a delivery durably, then queue it. A delivery already stored is a duplicate."""
+    """Store a delivery durably (committed on return); the relay queues it. Already stored: a duplicate."""
+    inbox_id = store.add(source, external_id, event_type, payload, now, meta, occurred_at)
+    return Stored(inbox_id, duplicate=inbox_id is None)
+
+
+def relay_stored(uow: UnitOfWork, publisher: Publisher, *, now: datetime, batch: int = 500) -> int:
+    """Hand stored deliveries not yet queued to the broker, oldest first; return how many."""
     with uow:
-        inbox_id = uow.inbox.add(source, external_id, event_type, payload, now, meta, occurred_at)
-        if inbox_id is None:
-            return Stored(None, duplicate=True)
-        uow.after_commit(lambda: publisher.process_inbox_event(inbox_id))
+        ids = uow.inbox.claim_unqueued(now, batch)
+        if ids:
+            uow.after_commit(lambda: _queue_each(publisher, ids))
         uow.commit()
-    return Stored(inbox_id, duplicate=False)
+    return len(ids)
 
 
 def process_inbox_event(

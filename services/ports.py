@@ -57,18 +57,6 @@ class TimelineRecord:
 
 
 class InboxRepository(Protocol):
-    def add(
-        self,
-        source: str,
-        external_id: str,
-        event_type: str,
-        payload: str,
-        now: datetime,
-        meta: Mapping[str, Any] | None = None,
-        occurred_at: datetime | None = None,
-    ) -> int | None:
-        """Store a delivery; return its id, or None when (source, external_id) is already stored."""
-
     def newest_occurred(self, source: str) -> datetime | None:
         """When the newest stored event of this source happened (as the source says)."""
 
@@ -91,7 +79,26 @@ class InboxRepository(Protocol):
 
     def claim_stale(self, older_than: datetime, now: datetime, limit: int) -> list[int]: ...
 
+    def claim_unqueued(self, now: datetime, limit: int) -> list[int]:
+        """Mark the oldest stored deliveries not yet queued as queued now (skipping locked rows)."""
+
     def page(self, status: str | None, after_id: int | None, limit: int) -> list[InboxEvent]: ...
+
+
+class DeliveryStore(Protocol):
+    """Stores one webhook delivery in its own transaction (the webhook's hot path)."""
+
+    def add(
+        self,
+        source: str,
+        external_id: str,
+        event_type: str,
+        payload: str,
+        now: datetime,
+        meta: Mapping[str, Any] | None = None,
+        occurred_at: datetime | None = None,
+    ) -> int | None:
+        """Store and commit; the new row's id, or None when (source, external_id) is already stored."""
 
 
 class CustomerRepository(Protocol):

@@ -24,7 +24,7 @@ from typing import Protocol
 import structlog
 
 from services.inbox import store_delivery
-from services.ports import Publisher, UnitOfWork
+from services.ports import DeliveryStore, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +90,7 @@ def _start_point(uow: UnitOfWork, *, now: datetime, lookback: timedelta) -> tupl
 
 def reconcile_stripe(
     new_uow: Callable[[], UnitOfWork],
-    publisher: Publisher,
+    store: DeliveryStore,
     api: StripeEventList,
     *,
     now: datetime,
@@ -127,8 +127,7 @@ def reconcile_stripe(
             for page in pages:
                 for event in page:
                     stored = store_delivery(
-                        new_uow(),
-                        publisher,
+                        store,
                         source=SOURCE,
                         external_id=event.id,
                         event_type=event.type,

@@ -81,6 +81,9 @@ class EventEnvelopeSchema(Schema):
     api_version = fields.String(allow_none=True, load_default=None)
 
 
+_ENVELOPE = EventEnvelopeSchema()
+
+
 @dataclass(frozen=True)
 class StripeEvent:
     id: str
@@ -114,7 +117,7 @@ def parse_event(body: bytes | str) -> StripeEvent:
     if not isinstance(document, dict) or document.get("object", "event") != "event":
         raise MalformedEvent("The body is not a Stripe event object.")
     try:
-        loaded = EventEnvelopeSchema().load(document)
+        loaded = _ENVELOPE.load(document)
     except ValidationError as error:
         raise MalformedEvent(f"The body is not a Stripe event: {_first_error(error.messages)}.") from None
     return StripeEvent(

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Task
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
 from celery.utils.time import get_exponential_backoff_interval
 from structlog import get_logger
 
@@ -18,6 +18,7 @@ from adapters.broker import (
     TASK_TICK,
     TASK_WRITE_BACK_HOLD,
 )
+from adapters.inbox_relay import InboxRelay
 from adapters.stripe_api import StripeLookupFailed, StripeUnavailable
 from bootstrap import Container, build
 from bootstrap.celery_app import create_celery
@@ -39,6 +40,33 @@ _container: Container | None = None
 @setup_logging.connect
 def _logging(**_: Any) -> None:
     configure_logging(settings.log_level)
+
+
+_relay: tuple[Container, InboxRelay] | None = None
+
+
+@worker_ready.connect
+def _start_relay(**_: Any) -> None:
+    """In the worker's main process: queue what the webhooks stored, as soon as they store it."""
+    global _relay
+    own = build(settings)  # its own engine, not shared with the pool's processes
+    own.celery = app
+    relay = InboxRelay(own.engine, lambda: inbox.relay_stored(own.uow(), own.publisher, now=own.clock()))
+    _relay = (own, relay.start())
+
+
+@worker_shutdown.connect
+def _stop_relay(**_: Any) -> None:
+    if _relay is not None:
+        _relay[1].stop()
+        _relay[0].engine.dispose()
+
+
+@worker_process_init.connect
+def _forget_parent_connections(**_: Any) -> None:
+    # A pool process forked after the relay started must not touch the relay's connections.
+    if _relay is not None:
+        _relay[0].engine.dispose(close=False)
 
 
 def container() -> Container:
@@ -136,7 +164,7 @@ def reconcile_stripe(self: Task) -> int:
     try:
         result = reconciliation.reconcile_stripe(
             c.uow,
-            c.publisher,
+            c.deliveries,
             c.stripe_api,
             now=c.clock(),
             clock=c.clock,

@@ -61,8 +61,7 @@ def receive_dynamics_event() -> tuple[dict[str, Any], int]:
     event_type = f"{context.primary_entity_name}.{context.message_name}"[:128]
     try:
         stored = store_delivery(
-            c.uow(),
-            c.publisher,
+            c.deliveries,
             source="dynamics",
             external_id=key[:255],
             event_type=event_type,

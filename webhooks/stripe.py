@@ -36,8 +36,7 @@ def receive_stripe_event() -> tuple[dict[str, Any], int]:
         raise ApiError(400, "malformed_event", str(error)) from None
     try:
         stored = store_delivery(
-            c.uow(),
-            c.publisher,
+            c.deliveries,
             source="stripe",
             external_id=event.id,
             event_type=event.type,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -55,36 +55,6 @@ def _inbox_event(row: InboxEventRow) -> InboxEvent:
 class SqlInboxRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
-
-    def add(
-        self,
-        source: str,
-        external_id: str,
-        event_type: str,
-        payload: str,
-        now: datetime,
-        meta: Mapping[str, Any] | None = None,
-        occurred_at: datetime | None = None,
-    ) -> int | None:
-        # The unique key settles concurrent deliveries: no read-then-write race.
-        statement = (
-            _insert(self.session, InboxEventRow)
-            .values(
-                meta=dict(meta) if meta else None,
-                occurred_at=occurred_at,
-                source=source,
-                external_id=external_id,
-                event_type=event_type,
-                payload=payload,
-                status="received",
-                attempts=0,
-                received_at=now,
-                queued_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(InboxEventRow.id)
-        )
-        return self.session.execute(statement).scalar_one_or_none()
 
     def newest_occurred(self, source: str) -> datetime | None:
         return self.session.execute(
@@ -147,10 +117,29 @@ class SqlInboxRepository:
             .values(status="received", queued_at=now, processed_at=None)
         )
 
-    def claim_stale(self, older_than: datetime, now: datetime, limit: int) -> list[int]:
+    def claim_unqueued(self, now: datetime, limit: int) -> list[int]:
         query = (
             select(InboxEventRow.id)
-            .where(InboxEventRow.status == "received", InboxEventRow.queued_at < older_than)
+            .where(InboxEventRow.status == "received", InboxEventRow.queued_at.is_(None))
+            .order_by(InboxEventRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(self.session.execute(query).scalars())
+        if ids:
+            self.session.execute(update(InboxEventRow).where(InboxEventRow.id.in_(ids)).values(queued_at=now))
+        return ids
+
+    def claim_stale(self, older_than: datetime, now: datetime, limit: int) -> list[int]:
+        # Queued long ago and still unprocessed (a lost message), or never queued at all
+        # (no relay running): both go back to the broker.
+        lost = or_(
+            InboxEventRow.queued_at < older_than,
+            and_(InboxEventRow.queued_at.is_(None), InboxEventRow.received_at < older_than),
+        )
+        query = (
+            select(InboxEventRow.id)
+            .where(InboxEventRow.status == "received", lost)
             .order_by(InboxEventRow.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

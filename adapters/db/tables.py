@@ -83,7 +83,8 @@ class InboxEventRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     account_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the relay (or the sweep) last handed it to the broker; None: not yet.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # What the delivery's headers said that processing needs (Dynamics: the body was stripped).
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

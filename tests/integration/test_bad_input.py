@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from adapters.db.tables import metadata
 from bootstrap import Container
+from services.inbox import relay_stored
 from tests.conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, post_stripe, sign, stripe_fixture
 
 TWO_MIB = 2 * 1024 * 1024
@@ -167,7 +168,7 @@ def test_a_webhook_signed_with_the_second_secret_during_a_rotation_is_accepted(
     assert response.status_code == 200, response.json
     assert response.json == {"received": True, "duplicate": False}
     assert inbox_count(container) == 1
-    assert len(queued) == 1
+    assert relayed(container) == 1
 
 
 @pytest.mark.parametrize("age", [301, 3600, 10**6])
@@ -310,7 +311,7 @@ def test_a_replayed_event_is_acknowledged_as_a_duplicate_and_stored_once(
     assert again.status_code == 200 and again.json == {"received": True, "duplicate": True}
     assert changed.status_code == 200 and changed.json == {"received": True, "duplicate": True}
     assert inbox_count(container) == 1
-    assert len(queued) == 1
+    assert relayed(container) == 1
 
 
 def test_the_webhook_answers_other_methods_with_405(client: Any, nothing_changes: NothingChanges) -> None:
@@ -323,6 +324,19 @@ def test_the_webhook_answers_other_methods_with_405(client: Any, nothing_changes
 # --- /api: the state the refusals must leave alone ------------------------------------------
 
 
+def relayed(container: Container) -> int:
+    """How many stored deliveries the relay hands to the broker now (the web itself queues nothing)."""
+    sent: list[int] = []
+
+    class Recording:
+        def process_inbox_event(self, inbox_id: int) -> None:
+            sent.append(inbox_id)
+
+    count = relay_stored(container.uow(), Recording(), now=datetime.now(UTC))  # type: ignore[arg-type]
+    assert count == len(sent)
+    return count
+
+
 @pytest.fixture
 def seeded(client: Any, admin: dict[str, str], container: Container, queued: list[tuple[str, Any]]) -> None:
     """acme (cus_acme, a manual hold), globex (no hold), a failed and a processed delivery."""
@@ -330,10 +344,10 @@ def seeded(client: Any, admin: dict[str, str], container: Container, queued: lis
     assert client.post("/api/accounts/acme/holds", json={"reason": "manual", "note": "first"}, headers=admin)
     assert client.put("/api/accounts/globex", json={"name": "Globex", "credit_limit": "100.00"}, headers=admin)
     now = datetime.now(UTC)
+    failed = container.deliveries.add("stripe", FAILED_EVENT_ID, "invoice.paid", "{}", now)
+    done = container.deliveries.add("stripe", "evt_done_0001", "invoice.paid", "{}", now)
+    assert failed is not None and done is not None
     with container.uow() as uow:
-        failed = uow.inbox.add("stripe", FAILED_EVENT_ID, "invoice.paid", "{}", now)
-        done = uow.inbox.add("stripe", "evt_done_0001", "invoice.paid", "{}", now)
-        assert failed is not None and done is not None
         uow.inbox.record_outcome(failed, "failed", now, error="ValueError: test")
         uow.inbox.record_outcome(done, "processed", now)
         uow.commit()

@@ -85,7 +85,7 @@ def logged(monkeypatch: pytest.MonkeyPatch) -> RecordedLog:
 def reconcile(container: Any, api: StripeEventList, now: datetime, **options: Any) -> ReconcileResult:
     """What the periodic task runs, without pauses between pages."""
     options = {"lookback": LOOKBACK, "types": TYPES, "pause_between_pages": 0, **options}
-    return reconcile_stripe(container.uow, container.publisher, api, now=now, **options)
+    return reconcile_stripe(container.uow, container.deliveries, api, now=now, **options)
 
 
 def map_account(client: Any, admin: dict[str, str], account_id: str, customer: str) -> None:

@@ -1,0 +1,78 @@
+"""The relay: a thread in the worker that hands stored deliveries to the broker.
+
+Webhooks only store; the relay queues what they stored, oldest first. On PostgreSQL it wakes
+on the ``pg_notify`` sent with each stored row (and at least every second); on SQLite it
+polls. Rows are claimed with ``SKIP LOCKED``, so several workers' relays share the work, and
+a row queued twice is still processed once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import structlog
+from sqlalchemy import Engine
+
+from adapters.db.inbox_store import INBOX_CHANNEL
+
+log = structlog.get_logger(__name__)
+
+
+class InboxRelay:
+    def __init__(
+        self,
+        engine: Engine,
+        relay_once: Callable[[], int],
+        *,
+        batch: int = 500,
+        poll_seconds: float = 0.2,
+        listen_timeout: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.relay_once = relay_once
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.listen_timeout = listen_timeout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inbox-relay", daemon=True)
+
+    def start(self) -> InboxRelay:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _listener(self) -> psycopg.Connection[Any] | None:
+        if self.engine.dialect.name != "postgresql":
+            return None
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = psycopg.connect(url, autocommit=True)
+        connection.execute(f"LISTEN {INBOX_CHANNEL}")
+        return connection
+
+    def _run(self) -> None:
+        listener: psycopg.Connection[Any] | None = None
+        while not self._stop.is_set():
+            try:
+                if listener is None and self.engine.dialect.name == "postgresql":
+                    listener = self._listener()
+                while self.relay_once() >= self.batch and not self._stop.is_set():
+                    pass  # a backlog: keep draining
+                if listener is None:
+                    self._stop.wait(self.poll_seconds)
+                else:
+                    for _ in listener.notifies(timeout=self.listen_timeout, stop_after=1):
+                        pass
+            except Exception:
+                log.exception("inbox_relay_failed")
+                if listener is not None:
+                    listener.close()
+                    listener = None
+                self._stop.wait(1.0)
+        if listener is not None:
+            listener.close()
