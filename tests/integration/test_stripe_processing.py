@@ -314,3 +314,29 @@ def test_stored_events_left_unprocessed_are_swept_back_onto_the_queue(container:
 
 def test_the_stripe_fixture_directory_is_present() -> None:
     assert Path(FIXTURES, "stripe", "SOURCES.md").exists(), f"shared fixtures not found at {FIXTURES}"
+
+
+def test_a_row_the_relay_could_not_queue_is_queued_again_by_the_sweep(container: Any, client: Any) -> None:
+    from datetime import timedelta
+
+    from services.inbox import relay_stored, sweep
+
+    class BrokerDown:
+        def process_inbox_event(self, inbox_id: int) -> None:
+            raise ConnectionError("the broker is down")
+
+    queued: list[int] = []
+
+    class Recording:
+        def process_inbox_event(self, inbox_id: int) -> None:
+            queued.append(inbox_id)
+
+    post_stripe(client, stripe_fixture("invoice.payment_failed.stripe-ruby-mock.json", customer="cus_relay"))
+    (row,) = inbox_rows(container)
+    assert row.queued_at is None  # stored; the web queued nothing
+    now = container.clock()
+    assert relay_stored(container.uow(), BrokerDown(), now=now) == 1  # claimed, but the message never left
+    assert relay_stored(container.uow(), Recording(), now=now) == 0  # the relay does not send it twice
+    assert sweep(container.uow(), Recording(), older_than=timedelta(seconds=60), now=now + timedelta(seconds=61)) == 1
+    assert queued == [row.id]
+    assert process_pending(container) == ["processed"]
