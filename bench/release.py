@@ -1,0 +1,769 @@
+"""Release benchmark: lift a credit review over 1,000 awaiting orders, against a plain loop.
+
+    .venv/bin/python -m bench.release            # about 100 s; --help for the options
+
+It builds a fresh PostgreSQL database with the real Alembic migrations, flushes a Redis
+database, starts a zero-latency provisioning stand-in (``bench/release_server.py``, its own
+process) and one Celery worker with the Procfile's command and the production settings (only
+the addresses, the secrets and the Dynamics webhook key are given; every tuning variable is
+left at its default). Then, in each round (the database emptied first):
+
+1. a Dynamics account Create with ``creditonhold: true`` goes through the real webhook and the
+   worker: the account exists with a ``credit_review`` hold;
+2. ``--orders`` orders go through ``POST /api/accounts/<id>/orders`` (the real admin API, in
+   this process, on a container built by ``bootstrap.build``): each is ``awaiting``,
+   ``waiting_for: ["credit_review"]``;
+3. **release**: the clock starts, a Dynamics account Update with ``creditonhold: false`` is
+   posted to the webhook, and the worker lifts the hold, admits every order and dispatches
+   them; the clock stops when one ``COUNT`` (polled every 20 ms) finds them all
+   ``provisioned``. The stand-in must have seen every request's idempotency key exactly once;
+4. **plain**: one process, one ``requests.Session``, sends the same bodies with the same
+   headers (``adapters.provisioning_client``) to the same stand-in, one after another.
+
+Release and plain alternate which goes first; medians over the rounds are reported. Everything
+it starts (worker, stand-in, database, Redis keys) is stopped, dropped or flushed at the end,
+on errors and Ctrl-C too. Exit status: 0 when the target is met, 1 when it is missed, 2 when
+the run could not be made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import release_crm
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 0.5  # release rate / plain loop rate, from the issue
+POLL_SECONDS = 0.02
+MAX_ROUND_ATTEMPTS = 5  # a round disturbed by bench.ingest starting meanwhile is measured again
+WORKER_COMMAND = ["-m", "celery", "-A", "tasks.worker", "worker", "--loglevel", "INFO"]
+WORKER_COMMAND += ["--without-gossip", "--without-mingle"]  # the Procfile's, with the venv's Python
+# Variables that tune Holdfast: dropped from the environment so that the defaults apply.
+TUNING = (
+    "LOG_LEVEL",
+    "HOLD_POLICY",
+    "MAX_WEBHOOK_BYTES",
+    "INBOX_SWEEP_AGE_SECONDS",
+    "SWEEP_INTERVAL_SECONDS",
+    "TICK_INTERVAL_SECONDS",
+    "RECONCILE_INTERVAL_SECONDS",
+    "RECONCILE_LOOKBACK_SECONDS",
+    "TASK_MAX_RETRIES",
+    "REDIS_TLS_VERIFY",
+)
+TUNING_PREFIXES = ("PROVISIONING_", "DYNAMICS_", "STRIPE_")
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not be run; the message says why."""
+
+
+def _options(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.release", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=1000, help="awaiting orders released per round (1000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of release and plain loop, interleaved (3)")
+    parser.add_argument(
+        "--warmup-orders",
+        type=int,
+        default=100,
+        help="orders released once, unmeasured, before the rounds, so the worker's processes are warm (100; 0: none)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=["fast", "stdlib"],
+        default="fast",
+        help="the provisioning stand-in: 'fast' (asyncio, hand-parsed HTTP/1.1) or 'stdlib' "
+        "(http.server.ThreadingHTTPServer); both clients are measured against the same one (fast)",
+    )
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("HOLDFAST_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+        help="an administrative PostgreSQL URL; a fresh database is created beside it (env HOLDFAST_BENCH_PG)",
+    )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("HOLDFAST_BENCH_RELEASE_REDIS", "redis://127.0.0.1:6379/12"),
+        help="a Redis database the benchmark may flush (env HOLDFAST_BENCH_RELEASE_REDIS; default db 12)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        type=Path,
+        help="record the worker's processes with py-spy (pip install py-spy) during each release into "
+        "DIR/release-<round>.txt (collapsed stacks, CPU only) and release-<round>-idle.txt (waits too); "
+        "slows the worker down, so such a run is for finding where the time goes, not for the figures",
+    )
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for a running bench.ingest to finish")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the worker's log (kept anyway on failure)")
+    options = parser.parse_args(argv)
+    if options.orders < 1 or options.rounds < 1 or options.warmup_orders < 0:
+        parser.error("--orders and --rounds must be at least 1, --warmup-orders not negative")
+    return options
+
+
+# --- PostgreSQL and Redis ---------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new database built by the real migrations; yields its URL (Heroku form) and drops it after."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"holdfast_bench_release_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        admin.dispose()
+        raise BenchError(f"PostgreSQL at {admin_url} is not usable: {type(error).__name__}: {error}") from None
+    try:
+        url = make_url(admin_url).set(drivername="postgres", database=name).render_as_string(hide_password=False)
+        _migrate(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _migrate(database_url: str) -> None:
+    """Build the schema with the real migrations, as the release phase (and tests/conftest.py) do."""
+    from alembic import command
+    from alembic.config import Config
+
+    from bootstrap.settings import database_url_for_sqlalchemy
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["skip_logging"] = True
+    config.attributes["url"] = database_url_for_sqlalchemy(database_url)
+    command.upgrade(config, "head")
+
+
+@contextmanager
+def flushed_redis(url: str) -> Iterator[None]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except Exception as error:
+        raise BenchError(f"Redis at {url} is not usable: {type(error).__name__}: {error}") from None
+    try:
+        yield
+    finally:
+        with suppress(Exception):
+            client.flushdb()
+        client.close()
+
+
+def _empty_tables(engine: Any) -> None:
+    """A fresh state for the next round: every row deleted, the tables vacuumed and analysed."""
+    from sqlalchemy import delete, text
+
+    from adapters.db.tables import metadata
+
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(delete(table))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+
+
+# --- processes: the provisioning stand-in and the worker ---------------------------------------
+
+
+class Child:
+    """A process in its own process group (spared the terminal's Ctrl-C), stopped as a group."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name, self.log_path = name, log_path
+        with log_path.open("wb") as log:
+            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                env={**env, "PYTHONUNBUFFERED": "1"},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pgid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def wait_for(self, marker: str, timeout: float) -> str:
+        """Wait until ``marker`` appears in the output; return the line holding it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_text().splitlines():
+                if marker in line:
+                    return line
+            if self.process is None or self.process.poll() is not None:
+                raise BenchError(f"the {self.name} exited at start:\n{self.log_tail()}")
+            time.sleep(0.1)
+        raise BenchError(f"the {self.name} was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        """TERM the process group (Celery's warm shutdown), KILL whatever is left of it."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+        with suppress(ProcessLookupError):  # the leader is gone or stuck; no child outlives it
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+@contextmanager
+def children() -> Iterator[list[Child]]:
+    started: list[Child] = []
+    try:
+        yield started
+    finally:
+        for child in reversed(started):
+            child.stop()
+
+
+def _cpu_seconds(pgids: list[int]) -> dict[int, float]:
+    """CPU seconds used so far by the processes of each group (reaped children included), from /proc."""
+    used = dict.fromkeys(pgids, 0.0)
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) in used:
+            used[int(fields[2])] += sum(int(x) for x in fields[11:15]) / ticks
+    return used
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process (the server is shared: an upper bound for ours)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        head, _, rest = raw.rpartition(")")
+        if head.partition("(")[2] == "postgres":
+            total += sum(int(x) for x in rest.split()[11:13]) / ticks
+    return total
+
+
+def _machine_busy() -> float:
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    values = [int(x) for x in first[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+# --- one round --------------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    kind: str  # "release" or "plain"
+    round: int
+    orders: int
+    seconds: float
+    exactly_once: bool
+    check: str
+    phases: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.orders / self.seconds
+
+
+class StandIn:
+    """The provisioning stand-in's counters, over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        import requests
+
+        self.base = url.rsplit("/", 1)[0]
+        self.session = requests.Session()
+
+    def reset(self) -> None:
+        self.session.post(f"{self.base}/reset", timeout=10).raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        response = self.session.get(f"{self.base}/stats", timeout=10)
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats
+
+
+@contextmanager
+def _profiled(folder: Path | None, worker: Child, number: int) -> Iterator[None]:
+    """py-spy on the worker (its pool processes included) while the block runs."""
+    if folder is None:
+        yield
+        return
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for suffix, extra in (("", []), ("-idle", ["--idle"])):
+        command = [spy, "record", "--pid", str(worker.pgid), "--subprocesses", "--rate", "250", "--format", "raw"]
+        command += ["--nonblocking", *extra, "--output", str(folder / f"release-{number}{suffix}.txt")]
+        spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)  # py-spy attaches to every process of the worker before the clock starts
+    try:
+        yield
+    finally:
+        for process in spies:
+            process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for process in spies:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def _exactly_once(stats: dict[str, Any], keys: list[str]) -> tuple[bool, str]:
+    seen: dict[str, int] = stats["keys"]
+    expected = set(keys)
+    missing = len(expected - set(seen))
+    extra = len(set(seen) - expected)
+    repeated = sum(1 for key in expected if seen.get(key, 0) > 1)
+    ok = not missing and not extra and not repeated and stats["calls"] == len(keys)
+    text = f"{len(expected) - missing - repeated}/{len(keys)} keys called exactly once"
+    if not ok:
+        text += f" (missing {missing}, called more than once {repeated}, unknown keys {extra}, calls {stats['calls']})"
+    return ok, text
+
+
+class Release:
+    """The account, its awaiting orders and the lift, through the real webhook, API and worker."""
+
+    def __init__(self, client: Any, container: Any, dynamics_key: str, admin_token: str) -> None:
+        self.client, self.container = client, container
+        self.code = dynamics_key
+        self.admin = {"Authorization": f"Bearer {admin_token}"}
+        self.account_id = ""
+
+    def _deliver(self, body: bytes) -> None:
+        response = self.client.post(f"/webhooks/dynamics?code={self.code}", data=body, content_type="application/json")
+        if response.status_code != 200:
+            raise BenchError(f"the Dynamics webhook answered {response.status_code}: {response.get_data(as_text=True)}")
+
+    def _holds(self) -> list[str] | None:
+        response = self.client.get(f"/api/accounts/{self.account_id}", headers=self.admin)
+        return None if response.status_code == 404 else [h["reason"] for h in response.json["holds"]]
+
+    def prepare(self, orders: int, worker: Child) -> list[dict[str, Any]]:
+        """An account under credit review with ``orders`` awaiting orders; their provisioning bodies."""
+        from adapters.provisioning_client import provisioning_body
+        from services.provisioning import list_requests
+
+        self.account_id = str(uuid.uuid4())
+        self._deliver(release_crm.account_create(self.account_id, name="Bench Cloud", credit_on_hold=True))
+        deadline = time.monotonic() + 60
+        while self._holds() != ["credit_review"]:
+            if time.monotonic() > deadline or not worker.alive():
+                raise BenchError(f"the worker did not create the held account:\n{worker.log_tail()}")
+            time.sleep(0.05)
+        for i in range(orders):
+            response = self.client.post(
+                f"/api/accounts/{self.account_id}/orders",
+                json={"order_id": f"SO-{i:05d}", "amount": "10.00", "description": f"10 seats, order {i}"},
+                headers=self.admin,
+            )
+            body = response.json
+            if response.status_code != 201 or body["state"] != "awaiting" or body["waiting_for"] != ["credit_review"]:
+                raise BenchError(f"order {i} was not parked for the credit review: {response.status_code} {body}")
+        requests = list_requests(
+            self.container.uow(), state="awaiting", account_id=self.account_id, after=None, limit=orders + 1
+        )
+        if len(requests) != orders:
+            raise BenchError(f"{len(requests)} awaiting requests instead of {orders}")
+        return [provisioning_body(r) for r in requests]
+
+    def lift_and_wait(self, orders: int, worker: Child, poll: Any) -> dict[str, float]:
+        """Lift the credit review; return when every request is provisioned (phases in seconds)."""
+        timeout = 60 + orders / 10
+        lift = release_crm.account_update(self.account_id, {"creditonhold": False})
+        started = time.monotonic()
+        self._deliver(lift)
+        posted = time.monotonic()
+        admitted = None
+        while True:
+            counts = poll(self.account_id)
+            now = time.monotonic()
+            if admitted is None and not counts.get("awaiting"):
+                admitted = now
+            if counts.get("provisioned", 0) == orders:
+                break
+            if counts.get("failed"):
+                raise BenchError(f"{counts['failed']} requests failed: {counts}\n{worker.log_tail()}")
+            if now - started > timeout or not worker.alive():
+                raise BenchError(f"not all provisioned after {now - started:.0f} s: {counts}\n{worker.log_tail()}")
+            time.sleep(POLL_SECONDS)
+        return {"started": started, "posted": posted, "admitted": admitted or now, "done": now}
+
+
+def _plain_loop(url: str, bodies: list[dict[str, Any]]) -> float:
+    """The baseline: the same POSTs, one process, one Session, one after another; seconds taken."""
+    import requests
+
+    with requests.Session() as session:
+        started = time.perf_counter()
+        for body in bodies:
+            response = session.post(
+                url, json=body, headers={"Idempotency-Key": body["request_id"]}, timeout=(3.05, 10.0)
+            )
+            if response.status_code != 200:
+                raise BenchError(f"the stand-in answered {response.status_code} to the plain loop")
+        return time.perf_counter() - started
+
+
+def _run_round(
+    number: int,
+    release: Release,
+    options: argparse.Namespace,
+    url: str,
+    stand_in: StandIn,
+    worker: Child,
+    server: Child,
+    poll: Any,
+    attempts: Any,
+) -> list[Measure]:
+    orders = options.orders
+    bodies = release.prepare(orders, worker)
+    keys = [b["request_id"] for b in bodies]
+    order = ["release", "plain"] if number % 2 else ["plain", "release"]
+    measures = []
+    for kind in order:
+        stand_in.reset()
+        cpu_before, pg_before, busy_before = _cpu_seconds([worker.pgid, server.pgid]), _postgres_cpu(), _machine_busy()
+        if kind == "release":
+            with _profiled(options.profile, worker, number):
+                times = release.lift_and_wait(orders, worker, poll)
+            seconds = times["done"] - times["started"]
+            stats = stand_in.stats()
+            phases = {
+                "webhook": times["posted"] - times["started"],
+                "admitted": times["admitted"] - times["started"],
+                "first_call": stats["first"] - times["started"] if stats.get("first") else float("nan"),
+                "last_call": stats["last"] - times["started"] if stats.get("last") else float("nan"),
+            }
+        else:
+            seconds = _plain_loop(url, bodies)
+            stats = stand_in.stats()
+            phases = {}
+        cpu_after, pg_after, busy_after = _cpu_seconds([worker.pgid, server.pgid]), _postgres_cpu(), _machine_busy()
+        ok, check = _exactly_once(stats, keys)
+        if kind == "release":
+            recorded = attempts(release.account_id)
+            ok = ok and recorded == orders
+            check += f", {recorded} attempts recorded"
+        measures.append(
+            Measure(
+                kind,
+                number,
+                orders,
+                seconds,
+                ok,
+                check,
+                phases,
+                {
+                    "worker": cpu_after[worker.pgid] - cpu_before[worker.pgid],
+                    "server": cpu_after[server.pgid] - cpu_before[server.pgid],
+                    "postgres": pg_after - pg_before,
+                    "machine": busy_after - busy_before,
+                },
+            )
+        )
+    return measures
+
+
+def _round_line(m: Measure, rounds: int) -> str:
+    cpu = m.cpu
+    line = (
+        f"  round {m.round}/{rounds}  {m.kind:<7} {m.orders} in {m.seconds:6.3f} s = {m.rate:7.1f} orders/s   {m.check}"
+    )
+    if m.phases:
+        p = m.phases
+        line += (
+            f"\n      webhook answered +{p['webhook']:.3f} s, all admitted +{p['admitted']:.3f} s, "
+            f"first call +{p['first_call']:.3f} s, last call +{p['last_call']:.3f} s, all recorded +{m.seconds:.3f} s"
+        )
+    line += (
+        f"\n      cpu seconds: worker {cpu['worker']:.2f}, stand-in {cpu['server']:.2f}, "
+        f"postgres {cpu['postgres']:.2f}; "
+        f"machine busy {cpu['machine'] / m.seconds:.2f} of {os.cpu_count()} cores"
+    )
+    return line
+
+
+def _summary(measures: list[Measure], orders: int, rounds: int) -> tuple[str, float, bool]:
+    med: dict[str, tuple[float, float]] = {}
+    for kind in ("release", "plain"):
+        mine = [m for m in measures if m.kind == kind]
+        med[kind] = (statistics.median(m.seconds for m in mine), statistics.median(m.rate for m in mine))
+    ratio = med["release"][1] / med["plain"][1]
+    per_round = [
+        r.rate / p.rate
+        for r in measures
+        if r.kind == "release"
+        for p in measures
+        if p.kind == "plain" and p.round == r.round
+    ]
+    all_once = all(m.exactly_once for m in measures)
+    releases = [m for m in measures if m.kind == "release"]
+    if all(m.exactly_once for m in releases):
+        once = f"yes — in each of the {len(releases)} releases, {releases[0].check}"
+    else:
+        once = "NO — " + "; ".join(f"round {m.round}: {m.check}" for m in releases)
+    lines = [
+        f"orders per round: {orders}; medians over {rounds} rounds",
+        f"{'':<44} {'seconds':>8} {'orders/s':>9}",
+        f"{'release (lift -> all provisioned, 1 worker)':<44} {med['release'][0]:>8.3f} {med['release'][1]:>9.1f}",
+        f"{'plain loop (1 process, requests.Session)':<44} {med['plain'][0]:>8.3f} {med['plain'][1]:>9.1f}",
+        f"ratio release/plain: {ratio:.2f}  (per round: {', '.join(f'{r:.2f}' for r in per_round)})",
+        f"exactly once: {once}",
+    ]
+    return "\n".join(lines), ratio, all_once
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def _other_benchmarks() -> list[str]:
+    """Pids of a running ingestion benchmark (it loads the same two cores)."""
+    found = subprocess.run(["pgrep", "-f", "bench.ingest"], capture_output=True, text=True)
+    return [pid for pid in found.stdout.split() if int(pid) != os.getpid()]
+
+
+def _wait_for_other_benchmarks() -> None:
+    """Do not measure while the ingestion benchmark runs."""
+    announced = False
+    while others := _other_benchmarks():
+        if not announced:
+            print(f"waiting for bench.ingest to finish (pids {', '.join(others)})...", flush=True)
+            announced = True
+        time.sleep(5)
+
+
+def _revision() -> str:
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
+
+
+def _clean_env() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in TUNING and not k.startswith(TUNING_PREFIXES) and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+
+
+def _interrupted(_signum: int, _frame: FrameType | None) -> None:
+    # The first Ctrl-C or TERM unwinds the run; later ones are ignored so that the clean-up
+    # (stopping the worker and the stand-in, dropping the database, flushing Redis) is not cut short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _options(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    for template in (release_crm.CREATE, release_crm.UPDATE):
+        if not template.exists():
+            print(f"bench: the Dynamics template {template} is missing (set HOLDFAST_FIXTURES)", file=sys.stderr)
+            return 2
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    if not options.no_wait:
+        _wait_for_other_benchmarks()
+    log_dir = Path(tempfile.mkdtemp(prefix="holdfast-bench-release-"))
+    keep_logs = options.keep_logs
+    print(
+        f"Holdfast release benchmark — {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(f"code: {ROOT} at {_revision()}")
+    measures: list[Measure] = []
+    began = time.monotonic()
+    try:
+        with (
+            fresh_database(options.pg) as database_url,
+            flushed_redis(options.redis),
+            children() as started,
+        ):
+            server = Child(
+                "provisioning stand-in",
+                ["-m", "bench.release_server", "--kind", options.server],
+                _clean_env(),
+                log_dir / "stand-in.log",
+            )
+            started.append(server)
+            port = server.wait_for("listening ", 30).split()[-1]
+            url = f"http://127.0.0.1:{port}/provision"
+            env = {
+                **_clean_env(),
+                "DATABASE_URL": database_url,
+                "REDIS_URL": options.redis,
+                "STRIPE_WEBHOOK_SECRET": "whsec_bench_" + secrets.token_hex(16),
+                "ADMIN_API_TOKEN": "bench-" + secrets.token_hex(16),
+                "DYNAMICS_WEBHOOK_KEY": "bench-dyn-" + secrets.token_hex(8),
+                "PROVISIONING_URL": url,
+                "HOLDFAST_INSTANCE_DIR": str(log_dir / "instance"),
+            }
+            worker = Child("worker", WORKER_COMMAND, env, log_dir / "worker.log")
+            started.append(worker)
+            worker.wait_for(" ready.", 90)
+            settings = _settings(env)
+            print(
+                f"database: {database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed); "
+                f"stand-in: {options.server} at {url}"
+            )
+            print(
+                f"worker: celery -A tasks.worker worker --loglevel INFO --without-gossip --without-mingle "
+                f"(concurrency {os.cpu_count()}, the default), batch size {settings.provisioning_batch_size}, "
+                f"threads {settings.provisioning_threads}, LOG_LEVEL {settings.log_level}; log in {log_dir}"
+            )
+            measures = _run(options, env, url, worker, server)
+    except BenchError as error:
+        keep_logs = True
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        keep_logs = True
+        print("bench: interrupted; worker and stand-in stopped, database dropped, Redis flushed", file=sys.stderr)
+        return 130
+    except Exception:
+        keep_logs = True
+        raise
+    finally:
+        if keep_logs:
+            print(f"logs kept in {log_dir}")
+        else:
+            import shutil
+
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+    table, ratio, all_once = _summary(measures, options.orders, options.rounds)
+    print()
+    print(f"Whole run {time.monotonic() - began:.0f} s; stand-in: {options.server}.")
+    print(table)
+    passed = ratio >= TARGET and all_once
+    reasons = []
+    if ratio < TARGET:
+        reasons.append(f"the release's rate is {ratio:.2f} of the plain loop's, below {TARGET}")
+    if not all_once:
+        reasons.append("some request was not called exactly once")
+    print(
+        f"{'PASS' if passed else 'FAIL'}: target release/plain >= {TARGET}, every request called exactly once"
+        + (f" ({'; '.join(reasons)})" if reasons else "")
+    )
+    return 0 if passed else 1
+
+
+def _settings(env: dict[str, str]) -> Any:
+    from bootstrap.settings import load_settings
+
+    return load_settings(env)
+
+
+def _run(options: argparse.Namespace, env: dict[str, str], url: str, worker: Child, server: Child) -> list[Measure]:
+    from sqlalchemy import text
+
+    from bootstrap import build
+    from webhooks import create_app
+
+    # This process is the web side: the real app on a real container (quiet: the worker logs).
+    container = build(_settings({**env, "LOG_LEVEL": "WARNING"}))
+    app = create_app(container=container)
+    release = Release(app.test_client(), container, env["DYNAMICS_WEBHOOK_KEY"], env["ADMIN_API_TOKEN"])
+    stand_in = StandIn(url)
+    count = text("SELECT state, count(*) FROM provisioning_requests WHERE account_id = :account GROUP BY state")
+    count_attempts = text(
+        "SELECT count(*) FROM provisioning_attempts WHERE request_id IN "
+        "(SELECT request_id FROM provisioning_requests WHERE account_id = :account)"
+    )
+    poller = container.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def poll(account_id: str) -> dict[str, int]:
+        return {state: n for state, n in poller.execute(count, {"account": account_id})}
+
+    def attempts(account_id: str) -> int:
+        return int(poller.execute(count_attempts, {"account": account_id}).scalar_one())
+
+    measures: list[Measure] = []
+    try:
+        if options.warmup_orders:
+            release.prepare(options.warmup_orders, worker)
+            release.lift_and_wait(options.warmup_orders, worker, poll)
+            print(f"warm-up: {options.warmup_orders} orders released (not measured)")
+        for number in range(1, options.rounds + 1):
+            for attempt in range(1, MAX_ROUND_ATTEMPTS + 1):
+                if not options.no_wait:
+                    _wait_for_other_benchmarks()
+                _empty_tables(container.engine)
+                done = _run_round(number, release, options, url, stand_in, worker, server, poll, attempts)
+                if not worker.alive():
+                    raise BenchError(f"the worker died during the run:\n{worker.log_tail()}")
+                if options.no_wait or not _other_benchmarks() or attempt == MAX_ROUND_ATTEMPTS:
+                    break
+                print(f"  round {number}: bench.ingest started meanwhile; the round is measured again")
+            for m in done:
+                measures.append(m)
+                print(_round_line(m, options.rounds))
+    finally:
+        poller.close()
+        container.engine.dispose()
+    return measures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
