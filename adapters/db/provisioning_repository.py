@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -182,12 +183,17 @@ class SqlProvisioningRepository:
         ]
         if values:
             self.session.execute(insert(ProvisioningAttemptRow), values)
-            ids = [v["request_id"] for v in values]
-            for request_id in set(ids):
+            # One UPDATE per distinct count (one in practice), not one per request, and no
+            # in-session evaluation of its criteria: nothing here reads round_attempts back.
+            by_count: dict[int, list[str]] = {}
+            for request_id, count in Counter(str(v["request_id"]) for v in values).items():
+                by_count.setdefault(count, []).append(request_id)
+            for count, request_ids in by_count.items():
                 self.session.execute(
                     update(ProvisioningRequestRow)
-                    .where(ProvisioningRequestRow.request_id == request_id)
-                    .values(round_attempts=ProvisioningRequestRow.round_attempts + ids.count(request_id))
+                    .where(ProvisioningRequestRow.request_id.in_(request_ids))
+                    .values(round_attempts=ProvisioningRequestRow.round_attempts + count)
+                    .execution_options(synchronize_session=False)
                 )
 
     def stale(self, queued_before: datetime, provisioning_before: datetime, limit: int) -> list[ProvisioningRequest]:
