@@ -9,7 +9,7 @@ database, and serves three apps with gunicorn and the production configuration
 
 - ``bare``   ``bench.baselines:create_bare()``  reads the body, answers 200 ``{}``
 - ``floor``  ``bench.baselines:create_floor()`` verifies the signature, inserts one row, 200
-- ``ingest`` ``webhooks:create_app()``           the real webhook (verify, store, queue, answer)
+- ``ingest`` ``webhooks:create_app()``           the real webhook (verify, store, answer; the relay queues)
 
 Each is loaded with distinct, freshly signed Stripe events over keep-alive connections,
 interleaved over several rounds (the order rotates each round) so that the noise of a shared
@@ -394,12 +394,31 @@ def _summary(measures: list[Measure], names: list[str]) -> tuple[str, dict[str, 
     return "\n".join(lines), rates, clean
 
 
-def _check_storage(database_url: str, redis_client: Any, measures: list[Measure]) -> tuple[str, bool]:
-    """Every 2xx answer of the real webhook is a stored row and a queued message."""
+def _relay_everything(env: dict[str, str]) -> int:
+    """Run the worker's relay (after the timing) until it has queued every stored delivery."""
+    from bootstrap import build
+    from bootstrap.settings import load_settings
+    from services.inbox import relay_stored
+
+    container = build(load_settings(env))
+    try:
+        total = 0
+        while moved := relay_stored(container.uow(), container.publisher, now=container.clock()):
+            total += moved
+        return total
+    finally:
+        container.engine.dispose()
+
+
+def _check_storage(
+    database_url: str, redis_client: Any, measures: list[Measure], env: dict[str, str]
+) -> tuple[str, bool]:
+    """Every 2xx answer of the real webhook is a stored row, and once the relay runs, one queued message."""
     from sqlalchemy import create_engine, text
 
     from bootstrap.settings import database_url_for_sqlalchemy
 
+    relayed = _relay_everything(env)
     answered = sum(m.result.statuses.get(200, 0) for m in measures if m.variant == "ingest")
     engine = create_engine(database_url_for_sqlalchemy(database_url))
     try:
@@ -419,7 +438,7 @@ def _check_storage(database_url: str, redis_client: Any, measures: list[Measure]
     ok = answered == stored == queued
     return (
         f"storage check: ingest answered 200 to {answered} events; inbox_events holds {stored} "
-        f"of them (+{rows.get('floor', 0)} floor rows); {queued} messages queued in Redis"
+        f"of them (+{rows.get('floor', 0)} floor rows); the relay queued {relayed}; {queued} messages in Redis"
         + ("" if ok else "  MISMATCH: every acknowledged event must be stored and queued once")
     ), ok
 
@@ -501,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
                         if server.process is None or server.process.poll() is not None:
                             raise BenchError(f"the {name} server died during the run:\n{server.log_tail()}")
             if "ingest" in names:
-                report, stored_ok = _check_storage(database_url, redis_client, measures)
+                report, stored_ok = _check_storage(database_url, redis_client, measures, env)
                 print(report)
     except BenchError as error:
         keep_logs = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from celery import Celery
 from sqlalchemy import Engine
@@ -65,10 +66,14 @@ class Container:
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
 
-    @property
+    @cached_property
     def deliveries(self) -> SqlDeliveryStore:
-        """Where webhooks store deliveries (one statement, one transaction)."""
-        return SqlDeliveryStore(self.engine)
+        """Where webhooks store deliveries: one statement, one transaction, its own small pool."""
+        return SqlDeliveryStore(
+            make_engine(self.settings.database_url, pool_pre_ping=False, pool_size=4, max_overflow=8)
+            if not self.settings.database_url.startswith("sqlite")
+            else self.engine
+        )
 
     @property
     def context(self) -> ServiceContext:

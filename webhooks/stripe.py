@@ -47,5 +47,6 @@ def receive_stripe_event() -> tuple[dict[str, Any], int]:
     except Exception:
         log.exception("stripe_event_not_stored", event_id=event.id)
         raise ApiError(503, "storage_unavailable", "The event could not be stored; Stripe will retry it.") from None
-    log.info("stripe_event_received", event_id=event.id, event_type=event.type, duplicate=stored.duplicate)
+    # DEBUG: the access log already records every delivery, and the worker logs each one it applies.
+    log.debug("stripe_event_received", event_id=event.id, event_type=event.type, duplicate=stored.duplicate)
     return {"received": True, "duplicate": stored.duplicate}, 200

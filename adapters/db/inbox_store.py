@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 INBOX_CHANNEL = "holdfast_inbox"  # also spelled out in _POSTGRES below (constant SQL)
 
@@ -39,6 +40,8 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 class SqlDeliveryStore:
+    """Give it an engine without pre-ping (``make_engine(url, pool_pre_ping=False)``): see ``add``."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
@@ -63,6 +66,15 @@ class SqlDeliveryStore:
             "meta": json.dumps(dict(meta)) if meta else None,
             "occurred_at": occurred_at if self.postgres or occurred_at is None else _naive_utc(occurred_at),
         }
-        with self.engine.begin() as connection:
-            row = connection.execute(_POSTGRES if self.postgres else _SQLITE, params).first()
-        return None if row is None else int(row[0])
+        statement = _POSTGRES if self.postgres else _SQLITE
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as connection:
+                    row = connection.execute(statement, params).first()
+                return None if row is None else int(row[0])
+            except DBAPIError as error:
+                # No pre-ping on this hot path: a pooled connection the server dropped fails
+                # here instead, and the statement is safe to repeat (ON CONFLICT DO NOTHING).
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")

@@ -6,6 +6,8 @@ import dataclasses
 import uuid
 from typing import Any
 
+import pytest
+
 from adapters.db.engine import make_engine, make_session_factory
 from tests.conftest import DYNAMICS_KEY, inbox_rows, post_stripe, stripe_fixture
 from tests.crm_bodies import account_create, encode
@@ -13,9 +15,13 @@ from webhooks import create_app
 
 
 def app_without_database(container: Any) -> Any:
-    dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", connect_args={"connect_timeout": 1})
+    nowhere = "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=1"
+    dead = make_engine(nowhere)
+    settings = dataclasses.replace(container.settings, database_url=nowhere)
     return create_app(
-        container=dataclasses.replace(container, engine=dead, session_factory=make_session_factory(dead))
+        container=dataclasses.replace(
+            container, settings=settings, engine=dead, session_factory=make_session_factory(dead)
+        )
     ).test_client()
 
 
@@ -39,3 +45,19 @@ def test_a_dynamics_event_that_cannot_be_stored_gets_503(container: Any) -> None
 def test_readiness_reports_the_database_unreachable(container: Any) -> None:
     response = app_without_database(container).get("/readyz")
     assert response.status_code == 503 and response.json["checks"]["database"] == "unreachable"
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_and_the_event_stored(container: Any) -> None:
+    """The webhook's store has no pre-ping: it retries once on a dropped connection instead."""
+    from sqlalchemy import text
+
+    store = container.deliveries
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server that drops connections; the PostgreSQL run covers this")
+    assert store.add("stripe", "evt_before_drop", "invoice.paid", "{}", container.clock()) is not None
+    with store.engine.connect() as pooled:  # the connection the next store will reuse
+        backend = pooled.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with container.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    assert store.add("stripe", "evt_after_drop", "invoice.paid", "{}", container.clock()) is not None
+    assert sorted(r.external_id for r in inbox_rows(container)) == ["evt_after_drop", "evt_before_drop"]
