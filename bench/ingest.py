@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -40,9 +39,9 @@ from types import FrameType
 from typing import Any
 
 from bench import cpu
+from bench.infra import ROOT, BenchError, flushed_redis, fresh_database
 from bench.load import LoadResult, build_requests, percentile, run_load
 
-ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "bootstrap" / "gunicorn_conf.py"
 FIXTURES = Path(os.environ.get("HOLDFAST_FIXTURES", ROOT.parent / "shared" / "fixtures"))
 TEMPLATE = FIXTURES / "stripe" / "invoice.payment_failed.stripe-ruby-mock.json"
@@ -53,10 +52,6 @@ VARIANTS: dict[str, str] = {
     "floor": "bench.baselines:create_floor()",
     "ingest": "webhooks:create_app()",
 }
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not be run; the message says why."""
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
@@ -97,62 +92,6 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     if options.rounds < 1 or options.duration <= 0 or options.warmup < 0 or options.connections < 1:
         parser.error("--rounds and --connections must be at least 1, --duration positive, --warmup not negative")
     return options
-
-
-# --- PostgreSQL and Redis ---------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new database built by the real migrations; yields its URL (Heroku form) and drops it after."""
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"holdfast_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        raise BenchError(f"PostgreSQL at {admin_url} is not usable: {type(error).__name__}: {error}") from None
-    try:
-        url = make_url(admin_url).set(drivername="postgres", database=name).render_as_string(hide_password=False)
-        _migrate(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _migrate(database_url: str) -> None:
-    """Build the schema with the real migrations, as the release phase (and tests/conftest.py) do."""
-    from alembic import command
-    from alembic.config import Config
-
-    from bootstrap.settings import database_url_for_sqlalchemy
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["skip_logging"] = True
-    config.attributes["url"] = database_url_for_sqlalchemy(database_url)
-    command.upgrade(config, "head")
-
-
-@contextmanager
-def flushed_redis(url: str) -> Iterator[Any]:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except Exception as error:
-        raise BenchError(f"Redis at {url} is not usable: {type(error).__name__}: {error}") from None
-    try:
-        yield client
-    finally:
-        client.flushdb()  # the queued messages the webhook published (no worker consumes them here)
-        client.close()
 
 
 # --- gunicorn servers -------------------------------------------------------------------------

@@ -47,8 +47,8 @@ from types import FrameType
 from typing import Any
 
 from bench import release_crm
+from bench.infra import ROOT, BenchError, flushed_redis, fresh_database
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.5  # release rate / plain loop rate, from the issue
 POLL_SECONDS = 0.02
 MAX_ROUND_ATTEMPTS = 5  # a round disturbed by bench.ingest starting meanwhile is measured again
@@ -68,10 +68,6 @@ TUNING = (
     "REDIS_TLS_VERIFY",
 )
 TUNING_PREFIXES = ("PROVISIONING_", "DYNAMICS_", "STRIPE_")
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not be run; the message says why."""
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
@@ -118,60 +114,6 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --- PostgreSQL and Redis ---------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new database built by the real migrations; yields its URL (Heroku form) and drops it after."""
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"holdfast_bench_release_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        raise BenchError(f"PostgreSQL at {admin_url} is not usable: {type(error).__name__}: {error}") from None
-    try:
-        url = make_url(admin_url).set(drivername="postgres", database=name).render_as_string(hide_password=False)
-        _migrate(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _migrate(database_url: str) -> None:
-    """Build the schema with the real migrations, as the release phase (and tests/conftest.py) do."""
-    from alembic import command
-    from alembic.config import Config
-
-    from bootstrap.settings import database_url_for_sqlalchemy
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["skip_logging"] = True
-    config.attributes["url"] = database_url_for_sqlalchemy(database_url)
-    command.upgrade(config, "head")
-
-
-@contextmanager
-def flushed_redis(url: str) -> Iterator[None]:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except Exception as error:
-        raise BenchError(f"Redis at {url} is not usable: {type(error).__name__}: {error}") from None
-    try:
-        yield
-    finally:
-        with suppress(Exception):
-            client.flushdb()
-        client.close()
 
 
 def _empty_tables(engine: Any) -> None:
@@ -636,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     try:
         with (
-            fresh_database(options.pg) as database_url,
+            fresh_database(options.pg, "holdfast_bench_release") as database_url,
             flushed_redis(options.redis),
             children() as started,
         ):
