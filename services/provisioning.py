@@ -231,6 +231,10 @@ def dispatch_requests(
             log.info(entry.kind, account_id=stored.account_id, request_id=stored.request_id, outcome=outcome)
         for account_id, account_entries in entries.items():
             uow.timeline.append(account_id, account_entries)
+        # A failed request leaves exposure and no invoice will replace it: orders waiting for the
+        # credit limit may fit now. (A provisioned one is replaced by its invoice: no re-admission.)
+        for account_id in sorted({r.account_id for r in requests if outcomes.get(r.request_id) == "failed"}):
+            reevaluate_account(uow, account_id, ctx, change)
         if retries:
             uow.after_commit(lambda: _schedule_retries(ctx, retries))
         uow.commit()

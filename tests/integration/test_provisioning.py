@@ -265,3 +265,17 @@ def test_the_provisioning_list_filters_by_state_and_account_and_pages(
         if cursor is None:
             break
     assert seen == ids
+
+
+def test_a_request_that_fails_for_good_frees_its_credit_for_the_orders_waiting_behind_it(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "100.00"}, headers=admin)
+    first = order(client, admin, acme, "SO-1", "80.00").json
+    second = order(client, admin, acme, "SO-2", "50.00").json
+    assert (first["state"], second["waiting_for"]) == ("queued", ["credit_limit"])
+    provisioning.answer(400)
+    assert dispatch(container) == {first["request_id"]: "failed"}
+    assert request(client, admin, second["request_id"])["state"] == "queued"
+    provisioning.answer(200)
+    assert dispatch(container) == {second["request_id"]: "provisioned"}
