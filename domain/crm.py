@@ -8,6 +8,7 @@ echo of Holdfast's own write (our application user writing the value we wrote).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,13 @@ STRIPE_CUSTOMER_ID = "stripe_customer_id"
 ACCOUNT_COLUMNS = frozenset({NAME, ACCOUNT_NUMBER, CREDIT_LIMIT, CREDIT_ON_HOLD, STRIPE_CUSTOMER_ID})
 
 SUBMITTED, CANCELED = 1, 2
+
+_GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
+
+
+def is_crm_account_id(account_id: str) -> bool:
+    """Dataverse rows are keyed by GUIDs: an account with another id cannot be in the CRM."""
+    return _GUID.fullmatch(account_id) is not None
 
 
 @dataclass(frozen=True)

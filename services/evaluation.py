@@ -14,6 +14,7 @@ from decimal import Decimal
 import structlog
 
 from domain.account import Account
+from domain.crm import is_crm_account_id
 from domain.evaluation import Evaluation, evaluate, settle
 from domain.policy import HoldPolicy
 from domain.provisioning import admit, counted_exposure
@@ -47,6 +48,8 @@ def account_exposure(uow: UnitOfWork, account_id: str, evaluation: Evaluation) -
 
 def crm_differs(uow: UnitOfWork, account: Account, ctx: ServiceContext, now: datetime) -> bool:
     """Whether the CRM's creditonhold (as last seen or written) differs from the account's effective hold."""
+    if not is_crm_account_id(account.account_id):
+        return False  # created through the API with an id the CRM cannot have: nothing to write
     shown = uow.accounts.crm_state(account.account_id).on_hold
     wanted = account.shows_hold(ctx.policy, now)
     return shown != wanted and not (shown is None and not wanted)

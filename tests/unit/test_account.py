@@ -67,3 +67,12 @@ def test_paused_enforcement_keeps_holds_visible_but_without_effect_until_it_ends
     assert paused.on_hold and paused.paused and not paused.blocks_changes and not paused.parks_provisioning
     expired = account.effects(POLICY, at(0) + timedelta(days=1))
     assert expired.blocks_changes
+
+
+def test_only_guid_ids_can_be_crm_accounts() -> None:
+    from domain.crm import is_crm_account_id
+
+    assert is_crm_account_id("53c52f26-a89d-ef11-8a69-000d3a30b0c1")
+    assert is_crm_account_id("{53C52F26-A89D-EF11-8A69-000D3A30B0C1}")
+    assert not is_crm_account_id("acme")
+    assert not is_crm_account_id("53c52f26-a89d-ef11-8a69-000d3a30b0c1/../x")
