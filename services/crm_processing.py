@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import structlog
@@ -108,7 +109,7 @@ def _submitted(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, at:
     if uow.requests.find_by_order(account_id, change.order_id) is not None:
         return Handled("processed", account_id)  # already accepted: a redelivery or a later update
     request = ProvisioningRequest(
-        request_id=_new_id(),
+        request_id=str(uuid.uuid4()),
         account_id=account_id,
         order_id=change.order_id,
         amount=change.amount,
@@ -165,9 +166,3 @@ def _canceled(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, at: 
         uow.timeline.append(request.account_id, [entry])
         reevaluate_account(uow, request.account_id, ctx, at, account=account)
     return Handled("processed", request.account_id)
-
-
-def _new_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())

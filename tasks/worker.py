@@ -50,7 +50,6 @@ def _start_relay(**_: Any) -> None:
     """In the worker's main process: queue what the webhooks stored, as soon as they store it."""
     global _relay
     own = build(settings)  # its own engine, not shared with the pool's processes
-    own.celery = app
     relay = InboxRelay(own.engine, lambda: inbox.relay_stored(own.uow(), own.publisher, now=own.clock()))
     _relay = (own, relay.start())
 
