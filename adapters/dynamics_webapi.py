@@ -39,6 +39,8 @@ import structlog
 from msal.exceptions import MsalServiceError
 from requests.adapters import HTTPAdapter
 
+from domain.crm import crm_row_id
+
 log = structlog.get_logger(__name__)
 
 API_PATH = "/api/data/v9.2"
@@ -68,7 +70,6 @@ PERMANENT_TOKEN_ERRORS = frozenset(
     }
 )
 
-_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
 _ENTITY_SET = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -184,8 +185,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 def normalise_guid(row_id: str) -> str | None:
     """A row id as the Web API wants it in a key (lower case, no braces); None if it is not a GUID."""
-    match = _GUID.fullmatch(row_id.strip())
-    return match.group(1).lower() if match else None
+    return crm_row_id(row_id)
 
 
 def _dynamics_error(response: requests.Response) -> str:

@@ -26,7 +26,6 @@ from bootstrap.settings import ConfigurationError, Settings, load_settings
 from domain.policy import HoldPolicy
 from services.inbox import Handler
 from services.ports import (
-    CrmWriter,
     Provisioner,
     ProvisioningPolicy,
     Publisher,
@@ -92,8 +91,9 @@ class Container:
         )
 
     @property
-    def crm_writer(self) -> CrmWriter | None:
-        return self.crm
+    def crm_options(self) -> CrmOptions:
+        """How CRM deliveries are read: the Stripe customer column, Holdfast's own CRM user."""
+        return crm_options(self.settings)
 
 
 def make_provisioner(settings: Settings) -> Provisioner:
@@ -106,6 +106,10 @@ def make_provisioner(settings: Settings) -> Provisioner:
         read_timeout=settings.provisioning_read_timeout,
         pool_size=max(settings.provisioning_threads, 2),
     )
+
+
+def crm_options(settings: Settings) -> CrmOptions:
+    return CrmOptions(settings.dynamics_stripe_customer_field, settings.dynamics_app_user_id)
 
 
 def make_crm_client(settings: Settings) -> DynamicsWebApi | None:
@@ -134,7 +138,7 @@ def build(settings: Settings | None = None) -> Container:
     engine = make_engine(settings.database_url)
     celery = create_celery(settings)
     crm = make_crm_client(settings)
-    options = CrmOptions(settings.dynamics_stripe_customer_field, settings.dynamics_app_user_id)
+    options = crm_options(settings)
     return Container(
         settings=settings,
         engine=engine,

@@ -27,12 +27,18 @@ ACCOUNT_COLUMNS = frozenset({NAME, ACCOUNT_NUMBER, CREDIT_LIMIT, CREDIT_ON_HOLD,
 
 SUBMITTED, CANCELED = 1, 2
 
-_GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
+_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+
+
+def crm_row_id(value: str) -> str | None:
+    """A Dataverse row id as the CRM keys it (a GUID, lower case, no braces); None if it is not one."""
+    match = _GUID.fullmatch(value.strip())
+    return match.group(1).lower() if match else None
 
 
 def is_crm_account_id(account_id: str) -> bool:
     """Dataverse rows are keyed by GUIDs: an account with another id cannot be in the CRM."""
-    return _GUID.fullmatch(account_id) is not None
+    return crm_row_id(account_id) is not None
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,11 @@ import structlog
 from domain.money import format_amount
 from domain.provisioning import ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
+from services.accounts import AccountNotFound
 from services.evaluation import reevaluate_account
 from services.ports import Provisioner, SendResult, ServiceContext, UnitOfWork
 
 log = structlog.get_logger(__name__)
-
-
-class AccountNotFound(LookupError):
-    def __init__(self, account_id: str) -> None:
-        super().__init__(f"No account {account_id} is known.")
 
 
 class RequestNotFound(LookupError):

@@ -132,10 +132,10 @@ def dispatch_provisioning(self: Task, request_ids: list[str]) -> dict[str, str]:
 def write_back_hold(self: Task, account_id: str) -> str:
     """Make the CRM's creditonhold show the account's effective hold (429 and 5xx are retried)."""
     c = container()
-    if c.crm_writer is None:
+    if c.crm is None:
         return "not_configured"
     try:
-        result = crm_write_back.write_back_hold(c.uow, c.context, c.crm_writer, account_id, c.clock)
+        result = crm_write_back.write_back_hold(c.uow, c.context, c.crm, account_id, c.clock)
     except c.transient_errors as error:
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
     if result.outcome == "retry":

@@ -9,7 +9,7 @@ import structlog
 from flask import Blueprint, request
 
 from adapters.dynamics_context import NotAContext, parse_context
-from adapters.dynamics_events import CrmOptions, check_delivery, delivery_key
+from adapters.dynamics_events import check_delivery, delivery_key
 from services.crm_processing import IncompleteCrmEvent
 from services.inbox import store_delivery
 from webhooks.context import container
@@ -52,10 +52,7 @@ def receive_dynamics_event() -> tuple[dict[str, Any], int]:
     try:
         context = parse_context(body, size_exceeded=stripped)
         key = delivery_key(context)
-        check_delivery(
-            context,
-            CrmOptions(c.settings.dynamics_stripe_customer_field, c.settings.dynamics_app_user_id),
-        )
+        check_delivery(context, c.crm_options)
     except (NotAContext, IncompleteCrmEvent) as error:
         raise ApiError(400, "malformed_context", str(error)) from None
     event_type = f"{context.primary_entity_name}.{context.message_name}"[:128]

@@ -9,6 +9,7 @@ from typing import Any
 from domain.provisioning import TransitionRefused
 from domain.timeline import Change
 from services import provisioning as service
+from services.accounts import AccountNotFound
 from webhooks.api import Blueprint
 from webhooks.api.accounts import checked_account_id
 from webhooks.api.auth import require_admin_token
@@ -55,7 +56,7 @@ def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
             description=body.get("description"),
             change=_api_change(),
         )
-    except service.AccountNotFound as error:
+    except AccountNotFound as error:
         raise ApiError(404, "account_not_found", str(error)) from None
     except service.AccountOnHold as error:
         raise ApiError(409, "account_on_hold", str(error), reasons=error.reasons) from None
