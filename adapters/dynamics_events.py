@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from adapters.dynamics_context import Entity, EntityReference, ExecutionContext, OptionSet, parse_context
+from adapters.dynamics_webapi import WebApiError
 from domain.crm import (
     ACCOUNT_NUMBER,
     CREDIT_LIMIT,
@@ -28,7 +29,7 @@ from services.crm_processing import (
     apply_account_change_from_crm,
     apply_order_change_from_crm,
 )
-from services.ports import Handled, InboxEvent, ServiceContext, UnitOfWork
+from services.ports import Handled, InboxEvent, PeerUnavailable, ServiceContext, UnitOfWork
 
 ACCOUNT_ENTITY, ORDER_ENTITY = "account", "salesorder"
 ENTITY_SETS = {ACCOUNT_ENTITY: "accounts", ORDER_ENTITY: "salesorders"}
@@ -209,35 +210,76 @@ def check_delivery(context: ExecutionContext, options: CrmOptions) -> None:
         order_change(context, columns)
 
 
-def make_dynamics_handler(options: CrmOptions, reader: RowReader | None) -> Any:
-    """The inbox handler for source ``dynamics``: parse, complete, translate, apply."""
+CRM_ROW = "crm_row"  # the delivery's meta: the row as the Web API read it
+
+
+def _context(delivery: InboxEvent) -> ExecutionContext:
+    stripped = bool(delivery.meta.get("msg_size_exceeded"))
+    return parse_context(delivery.payload.encode("utf-8"), size_exceeded=stripped)
+
+
+def _needs_row(context: ExecutionContext, columns: Mapping[str, Any]) -> bool:
+    """A stripped body, or a salesorder change without the columns an order needs (no PostImage)."""
+    entity = context.primary_entity_name
+    if entity not in ENTITY_SETS or context.message_name not in ("Create", "Update"):
+        return False
+    return context.size_exceeded or (
+        entity == ORDER_ENTITY and any(c not in columns for c in ("customerid", "totalamount", "statecode"))
+    )
+
+
+class CrmRowRead:
+    """Completes a delivery that lacks columns by reading its row through the Web API (on the CRM's queue)."""
+
+    peer = "crm"
+
+    def __init__(self, reader: RowReader) -> None:
+        self.reader = reader
+
+    def needed(self, uow: UnitOfWork, event: InboxEvent) -> bool:
+        if CRM_ROW in event.meta:
+            return False
+        try:
+            context = _context(event)
+        except Exception:
+            return False  # the handler says what is wrong with the body
+        return _needs_row(context, _columns(context))
+
+    def complete(self, event: InboxEvent) -> Mapping[str, Any]:
+        context = _context(event)
+        entity_set = ENTITY_SETS[context.primary_entity_name]
+        try:
+            row = self.reader.read_row(entity_set, (context.primary_entity_id or "").lower())
+        except WebApiError as error:
+            if error.retryable:
+                raise PeerUnavailable(error.message, retry_after_seconds=error.retry_after_seconds) from None
+            raise
+        return {CRM_ROW: row}
+
+
+def make_dynamics_handler(options: CrmOptions) -> Any:
+    """The inbox handler for source ``dynamics``: parse, complete with the row read (if any), translate, apply."""
 
     def handle(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceContext, now: datetime) -> Handled:
-        stripped = bool(delivery.meta.get("msg_size_exceeded"))
-        context = parse_context(delivery.payload.encode("utf-8"), size_exceeded=stripped)
+        context = _context(delivery)
         entity = context.primary_entity_name
         if entity not in ENTITY_SETS or context.message_name not in ("Create", "Update", "Delete"):
             return Handled("ignored")
         if entity == ORDER_ENTITY and context.message_name == "Delete":
             return Handled("ignored")
         columns, changed = _columns(context), _changed(context)
-        needs_row = stripped or (
-            entity == ORDER_ENTITY
-            and context.message_name != "Delete"
-            and any(c not in columns for c in ("customerid", "totalamount", "statecode"))
-        )
-        if needs_row and context.message_name != "Delete":
-            if reader is None:
-                if stripped:
-                    raise IncompleteCrmEvent(
-                        "Dynamics stripped this body (over 256 KB) and the Web API is not configured "
-                        "(DYNAMICS_API_URL), so the row cannot be read."
-                    )
-            else:
-                row = _odata_row(reader.read_row(ENTITY_SETS[entity], (context.primary_entity_id or "").lower()))
+        if _needs_row(context, columns):
+            read = delivery.meta.get(CRM_ROW)
+            if isinstance(read, dict):
+                row = _odata_row(read)
                 columns = {**row, **columns}
-                if stripped:
+                if context.size_exceeded:
                     changed = dict(row)
+            elif context.size_exceeded:
+                raise IncompleteCrmEvent(
+                    "Dynamics stripped this body (over 256 KB) and the Web API is not configured "
+                    "(DYNAMICS_API_URL), so the row cannot be read."
+                )
         if entity == ACCOUNT_ENTITY:
             return apply_account_change_from_crm(uow, account_change(context, columns, changed, options), ctx, now)
         return apply_order_change_from_crm(uow, order_change(context, columns), ctx, now)

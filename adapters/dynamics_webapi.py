@@ -24,13 +24,10 @@ default when it is set) exactly as for the Web API calls.
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import msal
@@ -39,6 +36,7 @@ import structlog
 from msal.exceptions import MsalServiceError
 from requests.adapters import HTTPAdapter
 
+from adapters.retry_after import parse_retry_after
 from domain.crm import crm_row_id
 
 log = structlog.get_logger(__name__)
@@ -46,7 +44,6 @@ log = structlog.get_logger(__name__)
 API_PATH = "/api/data/v9.2"
 DEFAULT_AUTHORITY_URL = "https://login.microsoftonline.com"
 DEFAULT_RETRY_AFTER_SECONDS = 10.0  # a 429 without Retry-After (Dynamics always sends one)
-MAX_RETRY_AFTER_SECONDS = 3600.0
 MAX_DETAIL_CHARS = 300
 
 ODATA_HEADERS = {
@@ -163,26 +160,6 @@ class WebApiError(Exception):
 # --------------------------------------------------------------------------- helpers
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date); None if absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
-
-
 def normalise_guid(row_id: str) -> str | None:
     """A row id as the Web API wants it in a key (lower case, no braces); None if it is not a GUID."""
     return crm_row_id(row_id)
@@ -207,6 +184,11 @@ def _dynamics_error(response: requests.Response) -> str:
                 text = str(error)
     text = " ".join(text.split())
     return text[:MAX_DETAIL_CHARS]
+
+
+def _redirect(response: requests.Response) -> str:
+    location = (response.headers.get("Location") or "no Location").strip()[:MAX_DETAIL_CHARS]
+    return f"a redirect to {location}, not followed (DYNAMICS_API_URL must be the environment's own address)"
 
 
 def _first_line(text: str) -> str:
@@ -244,6 +226,8 @@ class _Session(requests.Session):
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
+        # Never follow a redirect: a PATCH turned into a GET elsewhere would look written.
+        kwargs["allow_redirects"] = False
         return super().request(*args, **kwargs)
 
 
@@ -310,6 +294,10 @@ class DynamicsWebApi:
                 f"Dynamics answered 429 (too many requests) to {what}: "
                 f"it will be sent again in {retry_after:g} s{said}.",
             )
+        if 300 <= status < 400:
+            return self._outcome(
+                guid, on_hold, "failed", status, None, f"Dynamics answered {status}: {_redirect(response)} ({what})."
+            )
         if status >= 500:
             return self._outcome(
                 guid,
@@ -368,6 +356,10 @@ class DynamicsWebApi:
                     f"Dynamics answered 200 to reading {what} with JSON that is not a row.", retryable=False, status=200
                 )
             return row
+        if 300 <= status < 400:
+            raise WebApiError(
+                f"Dynamics answered {status} to reading {what}: {_redirect(response)}.", retryable=False, status=status
+            )
         detail = _dynamics_error(response)
         said = f' ("{detail}")' if detail else ""
         if status == 429:

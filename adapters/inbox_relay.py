@@ -4,13 +4,18 @@ Webhooks only store; the relay queues what they stored, oldest first. On Postgre
 on the ``pg_notify`` sent with each stored row (and at least every second); on SQLite it
 polls. Rows are claimed with ``SKIP LOCKED``, so several workers' relays share the work, and
 a row queued twice is still processed once.
+
+It also watches the broker: when the broker was unreachable or came back empty (a Redis
+restarted without persistence), the messages it held may be gone, and ``recover`` queues again
+everything still undone, at once, without waiting for the sweep. While the broker is down the
+relay keeps trying every second, and drains the backlog at full speed as soon as it is back.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import structlog
@@ -21,18 +26,27 @@ from adapters.db.inbox_store import INBOX_CHANNEL
 log = structlog.get_logger(__name__)
 
 
+class BrokerWatch(Protocol):
+    def lost_messages(self) -> bool:
+        """True when the broker may have lost messages since the last look; raises while it is unreachable."""
+
+
 class InboxRelay:
     def __init__(
         self,
         engine: Engine,
         relay_once: Callable[[], int],
         *,
+        watch: BrokerWatch | None = None,
+        recover: Callable[[], None] | None = None,
         batch: int = 500,
         poll_seconds: float = 0.2,
         listen_timeout: float = 1.0,
     ) -> None:
         self.engine = engine
         self.relay_once = relay_once
+        self.watch = watch
+        self.recover = recover
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.listen_timeout = listen_timeout
@@ -51,27 +65,37 @@ class InboxRelay:
         if self.engine.dialect.name != "postgresql":
             return None
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        connection = psycopg.connect(url, autocommit=True)
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=5)
         connection.execute(f"LISTEN {INBOX_CHANNEL}")
         return connection
 
+    def _check_broker(self) -> None:
+        if self.watch is not None and self.watch.lost_messages() and self.recover is not None:
+            self.recover()
+
     def _run(self) -> None:
         listener: psycopg.Connection[Any] | None = None
+        failing = False
         while not self._stop.is_set():
             try:
                 if listener is None and self.engine.dialect.name == "postgresql":
                     listener = self._listener()
+                self._check_broker()
                 while self.relay_once() >= self.batch and not self._stop.is_set():
                     pass  # a backlog: keep draining
+                if failing:
+                    log.info("inbox_relay_resumed")
+                    failing = False
                 if listener is None:
                     self._stop.wait(self.poll_seconds)
                 else:
                     for _ in listener.notifies(timeout=self.listen_timeout, stop_after=1):
                         pass
-            except Exception:
-                log.exception("inbox_relay_failed")
-                if listener is not None:
-                    listener.close()
+            except Exception as error:
+                if not failing:  # once per outage, not once a second
+                    log.warning("inbox_relay_failed", error=type(error).__name__)
+                    failing = True
+                if listener is not None and (listener.closed or listener.broken):
                     listener = None
                 self._stop.wait(1.0)
         if listener is not None:

@@ -1,7 +1,10 @@
 """The provisioning API client: one POST per request, keyed by the request id.
 
-2xx or 409 (already provisioned under this key): provisioned. Other 4xx: refused for good,
-with the response's reason kept. 5xx, timeouts and connection errors: transient.
+2xx or 409 (already provisioned under this key): provisioned. 3xx: refused for good, naming
+the ``Location`` (redirects are never followed: a POST turned into a GET elsewhere would look
+provisioned with nothing sent). 429: transient, not again before its ``Retry-After``. Other
+4xx: refused for good, with the response's reason kept. 5xx, timeouts and connection errors:
+transient.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import requests
 import structlog
 from requests.adapters import HTTPAdapter
 
+from adapters.retry_after import parse_retry_after
 from domain.money import format_amount
 from domain.provisioning import Attempt, ProvisioningRequest
 from services.ports import SendResult
@@ -46,10 +50,12 @@ class HttpProvisioner:
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
         pool_size: int = 16,
+        auth_header: tuple[str, str] | None = None,
     ) -> None:
         self.url = url
         self.clock = clock
         self.timeout = (connect_timeout, read_timeout)
+        self.auth_header = auth_header
         self.pool_size = pool_size
         self._local = threading.local()
 
@@ -71,12 +77,16 @@ class HttpProvisioner:
         def took() -> int:
             return int((time.perf_counter() - started) * 1000)
 
+        headers = {"Idempotency-Key": request.request_id}
+        if self.auth_header is not None:
+            headers[self.auth_header[0]] = self.auth_header[1]
         try:
             response = self._session().post(
                 self.url,
                 json=provisioning_body(request),
-                headers={"Idempotency-Key": request.request_id},
+                headers=headers,
                 timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.Timeout:
             return SendResult(Attempt(at, took(), error="timed out waiting for the provisioning API"), "transient")
@@ -87,6 +97,16 @@ class HttpProvisioner:
         status = response.status_code
         if 200 <= status < 300 or status == 409:
             return SendResult(Attempt(at, took(), status=status), "provisioned")
+        if 300 <= status < 400:
+            location = (response.headers.get("Location") or "no Location").strip()[:MAX_REASON_CHARS]
+            reason = (
+                f"The provisioning API redirected to {location}; redirects are not followed: "
+                "PROVISIONING_URL must be the endpoint itself."
+            )
+            return SendResult(Attempt(at, took(), status=status, error=reason), "rejected")
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            return SendResult(Attempt(at, took(), status=status), "transient", retry_after_seconds=wait)
         if 400 <= status < 500:
             reason = (response.text or response.reason or "").strip()[:MAX_REASON_CHARS]
             return SendResult(Attempt(at, took(), status=status, error=reason or None), "rejected")

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import stripe
 
+from services.ports import PeerUnavailable
 from services.reconciliation import ListedEvent
 
 EVENTS_PAGE_SIZE = 100  # the largest page Stripe serves
@@ -27,8 +28,8 @@ class StripeLookupFailed(Exception):
     """A look-up that failed for good (not found, refused); the message is a sentence."""
 
 
-class StripeUnavailable(Exception):
-    """Stripe could not be reached or asked us to slow down: try again later."""
+class StripeUnavailable(PeerUnavailable):
+    """Stripe could not be reached, did not answer in time or asked us to slow down: try again later."""
 
 
 def _transient(error: stripe.StripeError) -> bool:
@@ -39,11 +40,21 @@ def _transient(error: stripe.StripeError) -> bool:
 
 
 class StripeApi:
-    def __init__(self, api_key: str, api_base: str | None = None, *, max_network_retries: int = 2) -> None:
+    """Stripe's API with short timeouts and no retries of its own: the caller's task retries, with backoff."""
+
+    def __init__(
+        self,
+        api_key: str,
+        api_base: str | None = None,
+        *,
+        max_network_retries: int = 0,
+        timeout: tuple[float, float] = (3.05, 10.0),
+    ) -> None:
         self.client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout),
         )
 
     def _call(self, what: str, call: Any) -> Any:

@@ -12,27 +12,30 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.broker import CeleryPublisher
+from adapters.broker import CeleryPublisher, DurableBrokerWatch, RedisBrokerWatch
 from adapters.db.engine import make_engine, make_session_factory
 from adapters.db.inbox_store import SqlDeliveryStore
 from adapters.db.unit_of_work import SqlUnitOfWork
-from adapters.dynamics_events import CrmOptions, make_dynamics_handler
+from adapters.dispatch_locks import make_dispatch_lock
+from adapters.dynamics_events import CrmOptions, CrmRowRead, make_dynamics_handler
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
 from adapters.policy_file import PolicyError, load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
-from adapters.stripe_api import StripeApi, StripeUnavailable
+from adapters.stripe_api import StripeApi
 from bootstrap.celery_app import create_celery
 from bootstrap.settings import ConfigurationError, Settings, load_settings
 from domain.policy import HoldPolicy
-from services.inbox import Handler
+from services.inbox import Completion, Handler
 from services.ports import (
+    DispatchLock,
+    PeerUnavailable,
     Provisioner,
     ProvisioningPolicy,
     Publisher,
     ServiceContext,
     StorageUnavailable,
 )
-from services.stripe_processing import handle_stripe_event
+from services.stripe_processing import DisputeCustomerLookup, handle_stripe_event
 
 
 def utc_now() -> datetime:
@@ -53,12 +56,14 @@ class Container:
     crm: DynamicsWebApi | None = None
     clock: Callable[[], datetime] = utc_now
     handlers: dict[str, Handler] = field(default_factory=dict)
-    # Failures worth retrying: the database unreachable, a deadlock, a serialization failure.
+    # What deliveries of each source may need from its API first (made on that peer's queue).
+    completions: dict[str, Completion] = field(default_factory=dict)
+    # Failures worth retrying: the database unreachable, a deadlock, a serialization failure, a peer down.
     transient_errors: tuple[type[BaseException], ...] = (
         OperationalError,
         InterfaceError,
         StorageUnavailable,
-        StripeUnavailable,
+        PeerUnavailable,
     )
     stripe_api: StripeApi | None = None
 
@@ -74,6 +79,17 @@ class Container:
             else self.engine
         )
 
+    @cached_property
+    def dispatch_lock(self) -> DispatchLock:
+        """One sender per account: its own connections on PostgreSQL (one per account being sent)."""
+        s = self.settings
+        engine = (
+            make_engine(s.database_url, pool_size=s.provisioning_threads + 2, max_overflow=s.provisioning_threads)
+            if not s.database_url.startswith("sqlite")
+            else self.engine
+        )
+        return make_dispatch_lock(engine, s.instance_dir / "locks")
+
     @property
     def context(self) -> ServiceContext:
         s = self.settings
@@ -83,17 +99,24 @@ class Container:
             provisioning=ProvisioningPolicy(
                 max_attempts=s.provisioning_max_attempts,
                 backoff_seconds=s.provisioning_backoff_seconds,
+                backoff_cap_seconds=s.provisioning_backoff_max_seconds,
                 stuck_after_seconds=s.provisioning_stuck_seconds,
                 batch_size=s.provisioning_batch_size,
             ),
             crm_write_back=self.crm is not None,
-            dispute_customers=self.stripe_api,
         )
 
     @property
     def crm_options(self) -> CrmOptions:
         """How CRM deliveries are read: the Stripe customer column, Holdfast's own CRM user."""
         return crm_options(self.settings)
+
+
+def make_broker_watch(settings: Settings) -> RedisBrokerWatch | DurableBrokerWatch:
+    """What tells the relay that the broker may have lost its messages (Redis restarted empty, or down)."""
+    if settings.broker_is_filesystem:
+        return DurableBrokerWatch()
+    return RedisBrokerWatch(settings.broker_url, verify_tls=settings.redis_tls_verify)
 
 
 def make_provisioner(settings: Settings) -> Provisioner:
@@ -105,6 +128,7 @@ def make_provisioner(settings: Settings) -> Provisioner:
         connect_timeout=settings.provisioning_connect_timeout,
         read_timeout=settings.provisioning_read_timeout,
         pool_size=max(settings.provisioning_threads, 2),
+        auth_header=settings.provisioning_auth_header,
     )
 
 
@@ -123,6 +147,7 @@ def make_crm_client(settings: Settings) -> DynamicsWebApi | None:
             client_id=settings.dynamics_client_id,
             client_secret=settings.dynamics_client_secret,
             authority_url=settings.dynamics_authority_url,
+            timeout=(settings.peer_connect_timeout, settings.peer_read_timeout),
         )
     )
 
@@ -139,6 +164,20 @@ def build(settings: Settings | None = None) -> Container:
     celery = create_celery(settings)
     crm = make_crm_client(settings)
     options = crm_options(settings)
+    stripe_api = (
+        StripeApi(
+            settings.stripe_api_key,
+            settings.stripe_api_base,
+            timeout=(settings.peer_connect_timeout, settings.peer_read_timeout),
+        )
+        if settings.stripe_api_key
+        else None
+    )
+    completions: dict[str, Completion] = {}
+    if stripe_api is not None:
+        completions["stripe"] = DisputeCustomerLookup(stripe_api)
+    if crm is not None:
+        completions["dynamics"] = CrmRowRead(crm)
     return Container(
         settings=settings,
         engine=engine,
@@ -148,6 +187,7 @@ def build(settings: Settings | None = None) -> Container:
         policy=policy,
         provisioner=make_provisioner(settings),
         crm=crm,
-        stripe_api=StripeApi(settings.stripe_api_key, settings.stripe_api_base) if settings.stripe_api_key else None,
-        handlers={"stripe": handle_stripe_event, "dynamics": make_dynamics_handler(options, crm)},
+        stripe_api=stripe_api,
+        handlers={"stripe": handle_stripe_event, "dynamics": make_dynamics_handler(options)},
+        completions=completions,
     )

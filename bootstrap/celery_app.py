@@ -6,8 +6,9 @@ import ssl
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Queue
 
-from adapters.broker import QUEUE, TASK_RECONCILE_STRIPE, TASK_SWEEP_INBOX, TASK_TICK
+from adapters.broker import QUEUE_EVENTS, QUEUES, TASK_QUEUES, TASK_RECONCILE_STRIPE, TASK_SWEEP_INBOX, TASK_TICK
 from bootstrap.settings import Settings
 
 
@@ -15,7 +16,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     config: dict[str, Any] = {
         "broker_url": settings.broker_url,
         "broker_connection_retry_on_startup": True,
-        "task_default_queue": QUEUE,
+        "broker_connection_max_retries": None,  # a worker waits out a broker outage instead of exiting
+        # A worker without -Q consumes every queue; `-Q holdfast.provisioning` (and so on) splits them.
+        "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
+        "task_default_queue": QUEUE_EVENTS,
+        "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_ignore_result": True,

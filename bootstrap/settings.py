@@ -72,6 +72,9 @@ class Settings:
     admin_api_token: str = field(repr=False)
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
+    # Stripe's API and the Dataverse Web API: short timeouts, the tasks retry with backoff.
+    peer_connect_timeout: float = 3.05
+    peer_read_timeout: float = 10.0
     stripe_signature_tolerance_seconds: int = 300
     max_body_bytes: int = 1024 * 1024
     inbox_sweep_age_seconds: int = 60
@@ -82,11 +85,13 @@ class Settings:
     task_max_retries: int = 8
     hold_policy_path: str | None = None
     provisioning_url: str | None = None
-    provisioning_max_attempts: int = 8
+    provisioning_auth_header: tuple[str, str] | None = field(default=None, repr=False)
+    provisioning_max_attempts: int = 20
     provisioning_backoff_seconds: float = 2.0
+    provisioning_backoff_max_seconds: float = 3600.0
     provisioning_connect_timeout: float = 3.05
     provisioning_read_timeout: float = 10.0
-    provisioning_stuck_seconds: float = 120.0
+    provisioning_stuck_seconds: float = 30.0
     provisioning_batch_size: int = 50
     provisioning_threads: int = 8
     dynamics_webhook_key: str | None = field(default=None, repr=False)
@@ -118,20 +123,23 @@ class Settings:
         return self.instance_dir / "broker"
 
 
+def _header(env: Mapping[str, str], variable: str, what: str) -> tuple[str, str] | None:
+    """An HTTP header given as ``Name: value``; None when the variable is not set."""
+    raw = (env.get(variable) or "").strip()
+    if not raw:
+        return None
+    name, sep, value = raw.partition(":")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name.strip()) or not value.strip():
+        raise ConfigurationError(f"{variable} must be 'Name: value' ({what}).")
+    return name.strip(), value.strip()
+
+
 def _dynamics_settings(env: Mapping[str, str], embedded: bool) -> dict[str, Any]:
     def get(name: str) -> str | None:
         value = (env.get(name) or "").strip()
         return value or None
 
-    header = None
-    raw_header = get("DYNAMICS_WEBHOOK_HEADER")
-    if raw_header is not None:
-        name, sep, value = raw_header.partition(":")
-        if not sep or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name.strip()) or not value.strip():
-            raise ConfigurationError(
-                "DYNAMICS_WEBHOOK_HEADER must be 'Name: value' (the HttpHeader key registered for the webhook)."
-            )
-        header = (name.strip(), value.strip())
+    header = _header(env, "DYNAMICS_WEBHOOK_HEADER", "the HttpHeader key registered for the webhook")
     api_url = get("DYNAMICS_API_URL")
     if api_url is not None:
         missing = [n for n in ("DYNAMICS_TENANT_ID", "DYNAMICS_CLIENT_ID", "DYNAMICS_CLIENT_SECRET") if not get(n)]
@@ -196,6 +204,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         admin_api_token=admin_token,
         stripe_api_key=(env.get("STRIPE_API_KEY") or None),
         stripe_api_base=(env.get("STRIPE_API_BASE") or None),
+        peer_connect_timeout=_float(env, "PEER_CONNECT_TIMEOUT", 3.05),
+        peer_read_timeout=_float(env, "PEER_READ_TIMEOUT", 10.0),
         max_body_bytes=_int(env, "MAX_WEBHOOK_BYTES", 1024 * 1024),
         inbox_sweep_age_seconds=_int(env, "INBOX_SWEEP_AGE_SECONDS", 60),
         sweep_interval_seconds=_float(env, "SWEEP_INTERVAL_SECONDS", 60.0),
@@ -205,11 +215,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         task_max_retries=_int(env, "TASK_MAX_RETRIES", 8),
         hold_policy_path=(env.get("HOLD_POLICY") or None),
         provisioning_url=(env.get("PROVISIONING_URL") or None),
-        provisioning_max_attempts=max(1, _int(env, "PROVISIONING_MAX_ATTEMPTS", 8)),
+        provisioning_auth_header=_header(
+            env, "PROVISIONING_AUTH_HEADER", "a header every call to the provisioning API carries"
+        ),
+        provisioning_max_attempts=max(1, _int(env, "PROVISIONING_MAX_ATTEMPTS", 20)),
         provisioning_backoff_seconds=_float(env, "PROVISIONING_BACKOFF_SECONDS", 2.0),
+        provisioning_backoff_max_seconds=_float(env, "PROVISIONING_BACKOFF_MAX_SECONDS", 3600.0),
         provisioning_connect_timeout=_float(env, "PROVISIONING_CONNECT_TIMEOUT", 3.05),
         provisioning_read_timeout=_float(env, "PROVISIONING_READ_TIMEOUT", 10.0),
-        provisioning_stuck_seconds=_float(env, "PROVISIONING_STUCK_SECONDS", 120.0),
+        provisioning_stuck_seconds=_float(env, "PROVISIONING_STUCK_SECONDS", 30.0),
         provisioning_batch_size=max(1, _int(env, "PROVISIONING_BATCH_SIZE", 50)),
         provisioning_threads=max(1, _int(env, "PROVISIONING_THREADS", 8)),
         redis_tls_verify=(env.get("REDIS_TLS_VERIFY", "true").strip().lower() not in {"0", "false", "no"}),

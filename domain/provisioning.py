@@ -4,7 +4,9 @@
 An awaiting request lists what it waits for: the hold reasons that park provisioning,
 ``credit_limit``, or ``account`` (a CRM order for an account not known yet). Admission is a
 pure function of the account's effects, its invoice exposure and its pending requests, so
-running it twice admits nothing twice.
+running it twice admits nothing twice. It decides for every request not yet sent, queued ones
+included: a hold placed while a request is queued (or waiting for a retry) sends it back to
+``awaiting``. Only a request ``provisioning`` (a call under way) is past recall.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ class RequestState(enum.StrEnum):
 
 IN_FLIGHT = frozenset({RequestState.QUEUED, RequestState.PROVISIONING})
 PENDING = IN_FLIGHT | {RequestState.AWAITING}
+NOT_SENT = frozenset({RequestState.AWAITING, RequestState.QUEUED})  # admission may still hold these back
 FINAL = frozenset({RequestState.PROVISIONED, RequestState.FAILED, RequestState.CANCELLED})
 
 _ALLOWED = {
     RequestState.AWAITING: {RequestState.QUEUED, RequestState.CANCELLED, RequestState.AWAITING},
-    RequestState.QUEUED: {RequestState.PROVISIONING, RequestState.CANCELLED},
+    RequestState.QUEUED: {RequestState.PROVISIONING, RequestState.CANCELLED, RequestState.AWAITING},
     RequestState.PROVISIONING: {RequestState.PROVISIONED, RequestState.FAILED, RequestState.QUEUED},
-    RequestState.FAILED: {RequestState.QUEUED},
+    RequestState.FAILED: {RequestState.AWAITING},
     RequestState.PROVISIONED: set(),
     RequestState.CANCELLED: set(),
 }
@@ -100,10 +103,11 @@ class ProvisioningRequest:
         return self.move(RequestState.CANCELLED, change)
 
     def retry(self, change: Change) -> TimelineEntry:
+        """A failed request goes back to admission: sent again when its account's holds and limit allow."""
         if self.state is not RequestState.FAILED:
             raise TransitionRefused(f"Request {self.request_id} is {self.state}; only a failed request can be retried.")
         self.failure = None
-        return self.move(RequestState.QUEUED, change, retried=True)
+        return self.move(RequestState.AWAITING, change, retried=True)
 
 
 def counted_exposure(invoice_exposure: Decimal, requests: Iterable[ProvisioningRequest]) -> Decimal:
@@ -131,23 +135,26 @@ def admit(
     *,
     account_known: bool = True,
 ) -> Admission:
-    """Decide, oldest first, which awaiting requests go now and what the others wait for.
+    """Decide, oldest first, which requests not yet sent may go and what the others wait for.
 
-    Requests in flight reserve their amount. Each awaiting request, oldest first, reserves
-    its amount while exposure plus that amount stays within the limit; the first that does
-    not fit waits for ``credit_limit``, and so does every later one (strictly oldest first,
-    so a large order is not starved by smaller ones behind it). Requests also wait for every
-    hold reason that parks provisioning. A request whose waiting list changes is re-recorded.
+    Requests ``provisioning`` (a call under way) reserve their amount. Each request not yet
+    sent (awaiting or queued), oldest first, reserves its amount while exposure plus that
+    amount stays within the limit; the first that does not fit waits for ``credit_limit``, and
+    so does every later one (strictly oldest first, so a large order is not starved by smaller
+    ones behind it). Requests also wait for every hold reason that parks provisioning. An
+    awaiting request that may go is queued (and returned to dispatch); a queued one that may
+    not goes back to awaiting (recalled); an awaiting one whose waiting list changes is
+    re-recorded. A queued request that may go stays as it is: it is already on its way.
     """
     ordered = sorted(requests, key=lambda r: (r.created_at, r.request_id))
-    running = invoice_exposure + sum((r.amount for r in ordered if r.state in IN_FLIGHT), ZERO)
+    running = invoice_exposure + sum((r.amount for r in ordered if r.state is RequestState.PROVISIONING), ZERO)
     parked = tuple(str(reason) for reason in effects.parking)
     over_limit = False
     dispatch: list[ProvisioningRequest] = []
     changed: list[ProvisioningRequest] = []
     entries: list[TimelineEntry] = []
     for request in ordered:
-        if request.state is not RequestState.AWAITING:
+        if request.state not in NOT_SENT:
             continue
         if not account_known:
             waits: tuple[str, ...] = (ACCOUNT,)
@@ -157,12 +164,17 @@ def admit(
             if not over_limit:
                 running += request.amount
         if waits:
-            if waits != request.waiting_for:
+            if request.state is RequestState.QUEUED:
+                request.waiting_for = waits
+                entries.append(request.move(RequestState.AWAITING, change, waiting_for=list(waits), recalled=True))
+                changed.append(request)
+            elif waits != request.waiting_for:
                 request.waiting_for = waits
                 entries.append(request.move(RequestState.AWAITING, change, waiting_for=list(waits)))
                 changed.append(request)
             continue
-        entries.append(request.move(RequestState.QUEUED, change))
-        dispatch.append(request)
-        changed.append(request)
+        if request.state is RequestState.AWAITING:
+            entries.append(request.move(RequestState.QUEUED, change))
+            dispatch.append(request)
+            changed.append(request)
     return Admission(dispatch, changed, entries)

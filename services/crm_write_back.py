@@ -2,21 +2,28 @@
 
 The value is decided when the task runs (not when it was queued), so several changes in a
 row end in one correct write; after recording, a value that moved on meanwhile is written again.
+
+The CRM converges: every account whose CRM may not show its effective hold carries a time to
+look again (``crm_sync_due_at``, indexed). A write confirmed clears it; a write lost with a
+crashed worker, or one that gave up after its retries, leaves it, and the sweep sends the
+write again when it comes (``converge_crm``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
 from domain.timeline import Change, TimelineEntry
-from services.evaluation import crm_differs
-from services.ports import CrmWriter, ServiceContext, UnitOfWork
+from services.evaluation import CRM_RECHECK, crm_differs
+from services.ports import CrmWriter, Publisher, ServiceContext, UnitOfWork
 
 log = structlog.get_logger(__name__)
+
+AFTER_GIVING_UP = timedelta(minutes=5)  # a write that ran out of retries is sent again this much later
 
 
 @dataclass(frozen=True)
@@ -31,10 +38,16 @@ def write_back_hold(
     writer: CrmWriter,
     account_id: str,
     clock: Callable[[], datetime],
+    *,
+    last_try: bool = False,
 ) -> WriteBack:
+    """Write creditonhold if the CRM may not show the effective hold; ``last_try``: no retry follows a failure."""
     with new_uow() as uow:
         account = uow.accounts.get(account_id)
         if account is None or not crm_differs(uow, account, ctx, clock()):
+            if account is not None:
+                uow.accounts.schedule_crm_sync(account_id, None)
+                uow.commit()
             return WriteBack("unchanged")
         wanted = account.shows_hold(ctx.policy, clock())
 
@@ -53,8 +66,13 @@ def write_back_hold(
             uow.accounts.save_crm_state(account_id, crm)
             uow.timeline.append(account_id, [TimelineEntry.of(change, "crm_updated", creditonhold=wanted)])
             if crm_differs(uow, account, ctx, now):  # changed again while we wrote
+                uow.accounts.schedule_crm_sync(account_id, now + CRM_RECHECK)
                 uow.after_commit(lambda: ctx.publisher.write_back_hold(account_id))
+            else:
+                uow.accounts.schedule_crm_sync(account_id, None)
         elif result.outcome == "failed":
+            # Refused for good (no such row, no permission): the next change of the account tries again.
+            uow.accounts.schedule_crm_sync(account_id, None)
             uow.timeline.append(
                 account_id,
                 [
@@ -63,8 +81,35 @@ def write_back_hold(
                     )
                 ],
             )
+        elif last_try:
+            uow.accounts.schedule_crm_sync(account_id, now + AFTER_GIVING_UP)
+            uow.timeline.append(
+                account_id,
+                [
+                    TimelineEntry.of(
+                        change,
+                        "crm_update_gave_up",
+                        creditonhold=wanted,
+                        status=result.status,
+                        why=result.message,
+                        again_at=(now + AFTER_GIVING_UP).isoformat(),
+                    )
+                ],
+            )
         uow.commit()
     log.info("crm_write_back", account_id=account_id, creditonhold=wanted, outcome=result.outcome, status=result.status)
     if result.outcome == "retry":
         return WriteBack("retry", result.retry_after_seconds)
     return WriteBack(result.outcome)
+
+
+def converge_crm(uow: UnitOfWork, publisher: Publisher, now: datetime, *, batch: int = 500) -> int:
+    """Send the write-back again for accounts whose CRM sync is due (lost, given up, not yet confirmed)."""
+    with uow:
+        due = uow.accounts.crm_sync_due(now, batch, next_look=now + CRM_RECHECK)
+        for account_id in due:  # before the commit: a publish that fails leaves them due
+            publisher.write_back_hold(account_id)
+        uow.commit()
+    if due:
+        log.info("crm_converging", accounts=len(due))
+    return len(due)

@@ -3,17 +3,23 @@
 A webhook stores the delivery under its source's unique id, in one statement and one
 transaction, and answers. The relay (in the worker) then hands committed rows to the broker,
 so nothing is queued before it is stored, and acknowledging costs little more than storing.
-Processing locks the row and checks its status, so a message delivered twice (or re-queued by
-the sweep) has one effect. Rows left unprocessed are re-queued by the sweep; failed rows can
-be replayed.
+A row counts as queued only once the broker took its message: a publish that fails leaves it
+for the relay's next try. Processing locks the row and checks its status, so a message
+delivered twice (or re-queued by the sweep) has one effect. Rows left unprocessed are
+re-queued by the sweep; failed rows can be replayed.
+
+Some deliveries need their source's API before they can be applied (a dispute carries no
+customer; a Dynamics body stripped for size carries no columns). That call is made outside any
+transaction, by a worker of the peer's own queue, and its answer is kept with the delivery; so
+a slow peer holds up only the events that need it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -30,9 +36,24 @@ from services.ports import (
 log = structlog.get_logger(__name__)
 
 RECEIVED, PROCESSED, IGNORED, FAILED = "received", "processed", "ignored", "failed"
+DEFERRED = "deferred"  # handed to the queue of the peer it needs
 DONE = frozenset({PROCESSED, IGNORED})
 
 Handler = Callable[[UnitOfWork, InboxEvent, ServiceContext, datetime], Handled]
+
+
+class Completion(Protocol):
+    """What a delivery may need from its source's API before it can be applied."""
+
+    @property
+    def peer(self) -> str:
+        """The peer it calls ("stripe", "crm"): only that peer's queue makes the call."""
+
+    def needed(self, uow: UnitOfWork, event: InboxEvent) -> bool:
+        """Whether this delivery needs the call (reads only)."""
+
+    def complete(self, event: InboxEvent) -> Mapping[str, Any]:
+        """Call the peer (outside any transaction); what to keep in the delivery's ``meta``."""
 
 
 @dataclass(frozen=True)
@@ -58,29 +79,72 @@ def store_delivery(
 
 
 def relay_stored(uow: UnitOfWork, publisher: Publisher, *, now: datetime, batch: int = 500) -> int:
-    """Hand stored deliveries not yet queued to the broker, oldest first; return how many."""
+    """Hand stored deliveries not yet queued to the broker, oldest first; return how many.
+
+    The rows are marked queued in the transaction that publishes them, and it commits only
+    once every publish succeeded: with the broker down, nothing is marked and the next try
+    takes them again (a message published twice is still processed once).
+    """
     with uow:
         ids = uow.inbox.claim_unqueued(now, batch)
-        if ids:
-            uow.after_commit(lambda: _queue_each(publisher, ids))
+        _queue_each(publisher, ids)
         uow.commit()
     return len(ids)
 
 
 def process_inbox_event(
-    uow: UnitOfWork,
+    new_uow: Callable[[], UnitOfWork],
     inbox_id: int,
-    handlers: dict[str, Handler],
+    handlers: Mapping[str, Handler],
     ctx: ServiceContext,
     now: datetime,
     transient: tuple[type[BaseException], ...] = (StorageUnavailable,),
+    *,
+    completions: Mapping[str, Completion] | None = None,
+    may_call: Collection[str] = (),
 ) -> str:
-    """Process one stored delivery once. Transient failures propagate (the task retries)."""
-    with uow:
+    """Process one stored delivery once. Transient failures propagate (the task retries).
+
+    ``may_call`` names the peers this worker may call to complete a delivery; a delivery that
+    needs another peer is handed to that peer's queue (``deferred``).
+    """
+    with new_uow() as uow:
+        event = uow.inbox.get(inbox_id)
+        if event is None:
+            return "missing"
+        if event.status != RECEIVED:
+            return event.status
+        completion = (completions or {}).get(event.source)
+        needs = completion if completion is not None and completion.needed(uow, event) else None
+    if needs is not None:
+        if needs.peer not in may_call:
+            ctx.publisher.complete_inbox_event(inbox_id, needs.peer)
+            return DEFERRED
+        try:
+            extra = needs.complete(event)  # outside any transaction: the peer may be slow
+        except transient:
+            raise
+        except Exception as error:  # the peer refused for good: keep the event, replayable
+            return _record_failure(new_uow, inbox_id, error, now)
+        with new_uow() as uow:
+            uow.inbox.add_meta(inbox_id, extra)
+            uow.commit()
+    return _apply(new_uow, inbox_id, handlers, ctx, now, transient)
+
+
+def _apply(
+    new_uow: Callable[[], UnitOfWork],
+    inbox_id: int,
+    handlers: Mapping[str, Handler],
+    ctx: ServiceContext,
+    now: datetime,
+    transient: tuple[type[BaseException], ...],
+) -> str:
+    with new_uow() as uow:
         event = uow.inbox.get(inbox_id, lock=True)
         if event is None:
             return "missing"
-        if event.status in DONE or event.status == FAILED:
+        if event.status != RECEIVED:
             return event.status
         bound = structlog.contextvars.bind_contextvars(
             inbox_id=inbox_id, source=event.source, event_id=event.external_id, event_type=event.event_type
@@ -95,7 +159,7 @@ def process_inbox_event(
                 raise
             except Exception as error:  # a permanent failure: keep the event, replayable
                 uow.rollback()
-                message = f"{type(error).__name__}: {error}"
+                message = failure_sentence(error)
                 log.warning("event_failed", error=message)
                 uow.inbox.record_outcome(inbox_id, FAILED, now, error=message)
                 uow.commit()
@@ -106,6 +170,31 @@ def process_inbox_event(
             return handled.status
         finally:
             structlog.contextvars.reset_contextvars(**bound)
+
+
+def _record_failure(new_uow: Callable[[], UnitOfWork], inbox_id: int, error: BaseException, now: datetime) -> str:
+    message = failure_sentence(error)
+    with new_uow() as uow:
+        event = uow.inbox.get(inbox_id, lock=True)
+        if event is None or event.status != RECEIVED:
+            return "missing" if event is None else event.status
+        log.warning("event_failed", inbox_id=inbox_id, error=message)
+        uow.inbox.record_outcome(inbox_id, FAILED, now, error=message)
+        uow.commit()
+    return FAILED
+
+
+def failure_sentence(error: BaseException) -> str:
+    """What went wrong, for the event's last_error and the log: never a SQL statement or its values.
+
+    A database error carries the statement and its parameters (customer data): only the
+    driver's own first line is kept.
+    """
+    original = getattr(error, "orig", None)
+    if original is not None and hasattr(error, "statement"):
+        first = (str(original).strip().splitlines() or [""])[0]
+        return f"{type(original).__name__}: {first}"[:500]
+    return f"{type(error).__name__}: {error}"[:2000]
 
 
 def record_transient_error(uow: UnitOfWork, inbox_id: int, error: str) -> None:
@@ -119,14 +208,25 @@ def record_transient_error(uow: UnitOfWork, inbox_id: int, error: str) -> None:
 
 
 def sweep(uow: UnitOfWork, publisher: Publisher, *, older_than: timedelta, now: datetime, batch: int = 500) -> int:
-    """Re-queue deliveries still unprocessed ``older_than`` after they were last queued."""
+    """Re-queue deliveries still unprocessed ``older_than`` after they were last queued (one batch)."""
     with uow:
         ids = uow.inbox.claim_stale(now - older_than, now, batch)
-        uow.after_commit(lambda: _queue_each(publisher, ids))
+        _queue_each(publisher, ids)  # marked queued only if the broker took them all
         uow.commit()
     if ids:
         log.info("inbox_swept", requeued=len(ids))
     return len(ids)
+
+
+def requeue_all(new_uow: Callable[[], UnitOfWork], publisher: Publisher, *, now: datetime, batch: int = 500) -> int:
+    """Re-queue every delivery still unprocessed (the broker lost its messages); return how many."""
+    total = 0
+    while True:
+        # Rows queued before ``now`` (or never): each pass stamps its rows with ``now``, so none comes twice.
+        count = sweep(new_uow(), publisher, older_than=timedelta(0), now=now, batch=batch)
+        total += count
+        if count < batch:
+            return total
 
 
 def _queue_each(publisher: Publisher, ids: list[int]) -> None:

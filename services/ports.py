@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -75,6 +76,9 @@ class InboxRepository(Protocol):
 
     def record_attempt_error(self, inbox_id: int, error: str) -> None: ...
 
+    def add_meta(self, inbox_id: int, meta: Mapping[str, Any]) -> None:
+        """Keep more about the delivery (what its source's API said about it) in its ``meta``."""
+
     def reset_for_replay(self, inbox_id: int, now: datetime) -> None: ...
 
     def claim_stale(self, older_than: datetime, now: datetime, limit: int) -> list[int]: ...
@@ -133,6 +137,12 @@ class AccountRepository(Protocol):
     def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
         """Accounts whose next evaluation time has come (never a scan of all accounts)."""
 
+    def schedule_crm_sync(self, account_id: str, at: datetime | None) -> None:
+        """When to look again whether the CRM shows the account's effective hold (None: it does)."""
+
+    def crm_sync_due(self, now: datetime, limit: int, *, next_look: datetime) -> list[str]:
+        """Accounts whose CRM sync is due (never a scan of all accounts); looked at again at ``next_look``."""
+
     def crm_state(self, account_id: str) -> CrmAccountState: ...
 
     def save_crm_state(self, account_id: str, state: CrmAccountState) -> None: ...
@@ -170,16 +180,21 @@ class ProvisioningRepository(Protocol):
 
     def count_awaiting(self, account_id: str) -> int: ...
 
-    def claim_queued(self, request_ids: Iterable[str]) -> list[tuple[ProvisioningRequest, int]]:
-        """Lock the still-queued requests among these; each with its attempts in the current round."""
+    def next_queued(self, account_id: str, now: datetime) -> tuple[ProvisioningRequest, int] | None:
+        """Lock the account's oldest queued request due by ``now``; with its attempts in the current round."""
 
-    def lock_many(self, request_ids: Iterable[str]) -> list[ProvisioningRequest]: ...
+    def failed_for_account(self, account_id: str) -> list[ProvisioningRequest]: ...
+
+    def sending(self, account_id: str, since_before: datetime) -> list[ProvisioningRequest]:
+        """Lock the account's requests provisioning since before ``since_before``."""
 
     def add_attempts(self, attempts: Iterable[tuple[str, Attempt]]) -> None: ...
 
-    def stale(
-        self, queued_before: datetime, provisioning_before: datetime, limit: int
-    ) -> list[ProvisioningRequest]: ...
+    def accounts_to_dispatch(
+        self, queued_due_before: datetime, provisioning_before: datetime, limit: int
+    ) -> list[str]: ...
+
+    def has_due(self, account_id: str, now: datetime) -> bool: ...
 
     def page(
         self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
@@ -225,7 +240,11 @@ class Publisher(Protocol):
 
     def process_inbox_event(self, inbox_id: int) -> None: ...
 
-    def dispatch_provisioning(self, request_ids: Sequence[str], countdown: float | None = None) -> None: ...
+    def complete_inbox_event(self, inbox_id: int, peer: str, countdown: float | None = None) -> None:
+        """Hand the delivery to the queue of the peer it needs (see services.inbox.Completion)."""
+
+    def dispatch_provisioning(self, account_ids: Sequence[str], countdown: float | None = None) -> None:
+        """Have these accounts' due requests sent (one sender per account at a time)."""
 
     def write_back_hold(self, account_id: str, countdown: float | None = None) -> None: ...
 
@@ -236,6 +255,18 @@ class SendResult:
 
     attempt: Attempt
     outcome: str  # "provisioned", "rejected" (failed for good) or "transient" (try again)
+    retry_after_seconds: float | None = None  # a 429's Retry-After: not again before this
+
+
+class DispatchLock(Protocol):
+    """Who sends an account's orders: one holder at a time, in any process on any machine.
+
+    A holder keeps it while it claims, calls and records; it is freed when the holder is done or
+    its process dies, so a request left ``provisioning`` by a free account lost its sender.
+    """
+
+    def hold(self, account_id: str) -> AbstractContextManager[bool]:
+        """Try to take the account's lock without waiting; True while held, False if another holds it."""
 
 
 class CrmWriteOutcome(Protocol):
@@ -274,11 +305,16 @@ class Provisioner(Protocol):
 class ProvisioningPolicy:
     """Retries and batching of dispatch (PROVISIONING_* settings)."""
 
-    max_attempts: int = 8
+    max_attempts: int = 20
     backoff_seconds: float = 2.0
-    backoff_cap_seconds: float = 300.0
-    stuck_after_seconds: float = 120.0
+    backoff_cap_seconds: float = 3600.0
+    stuck_after_seconds: float = 30.0
     batch_size: int = 50
+    # One dispatch task sends an account's requests for this long, then hands on to a new task.
+    turn_seconds: float = 60.0
+    # Retries due within this are sent by a delayed task; later ones by the sweep (the broker's
+    # delayed messages come back after its visibility timeout, so they are kept short).
+    countdown_limit_seconds: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -289,7 +325,6 @@ class ServiceContext:
     publisher: Publisher
     provisioning: ProvisioningPolicy = ProvisioningPolicy()
     crm_write_back: bool = False  # the Dynamics Web API is configured: the CRM's creditonhold follows
-    dispute_customers: DisputeCustomers | None = None  # None: no STRIPE_API_KEY
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
@@ -297,6 +332,14 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 class StorageUnavailable(RuntimeError):
     """The database cannot be reached or asked us to try again: a transient failure."""
+
+
+class PeerUnavailable(RuntimeError):
+    """A peer's API could not answer now (unreachable, slow, throttled, 5xx): try again later."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 Clock = Callable[[], datetime]

@@ -1,16 +1,21 @@
 """Orders and their dispatch to the provisioning API.
 
 Submitting an order stores it as ``awaiting`` and lets admission decide at once (in the same
-transaction) whether it goes. Dispatch claims queued requests, marks them ``provisioning``
-and commits *before* calling the API, then records each outcome. The idempotency key is
-the request id, so a worker killed between the call and the record (found again by the
-sweep) sends the same key again: the API answers 2xx or 409, and the request ends
-provisioned with no second order.
+transaction) whether it goes. Dispatch sends an account's requests one at a time, oldest first,
+by whoever holds that account's dispatch lock (``DispatchLock``: one holder in any process,
+freed when the holder ends or dies). Each request is claimed at the moment it is sent: in one
+short transaction the account is locked, its holds and limit are checked again (admission,
+which sends back to ``awaiting`` whatever may not go now), the request is marked
+``provisioning`` and committed; the call is made outside any transaction; its outcome is
+recorded in the transaction that claims the next one. So a hold committed before a claim
+stops it, a request waits for its previous call to end before it is sent again, and the idempotency
+key (the request id) makes a call repeated after a crash harmless: the API answers 2xx or 409.
 """
 
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +30,7 @@ from domain.provisioning import ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
 from services.accounts import AccountNotFound
 from services.evaluation import reevaluate_account
-from services.ports import Provisioner, SendResult, ServiceContext, UnitOfWork
+from services.ports import DispatchLock, Provisioner, SendResult, ServiceContext, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -128,18 +133,45 @@ def list_requests(
 
 
 def retry_request(uow: UnitOfWork, ctx: ServiceContext, request_id: str, change: Change) -> ProvisioningRequest:
-    """Send a failed request again (a new round of attempts, the same idempotency key)."""
+    """Send a failed request again (a new round of attempts, the same idempotency key).
+
+    It goes back through admission: queued when its account's holds and limit allow, else
+    ``awaiting`` with what it waits for.
+    """
     with uow:
-        request = uow.requests.get(request_id, lock=True)
-        if request is None:
+        found = uow.requests.get(request_id)
+        if found is None:
             raise RequestNotFound(request_id)
-        entry = request.retry(change)
-        uow.requests.save(request, change.at)
-        uow.requests.reset_round(request_id)
-        uow.timeline.append(request.account_id, [entry])
-        uow.after_commit(lambda: ctx.publisher.dispatch_provisioning([request_id]))
+        account = uow.accounts.get(found.account_id, lock=True)
+        request = uow.requests.get(request_id, lock=True)
+        assert request is not None
+        _retry(uow, request, change)
+        if account is not None:
+            reevaluate_account(uow, request.account_id, ctx, change, account=account)
         uow.commit()
         return _reloaded(uow, request_id)
+
+
+def retry_account_requests(uow: UnitOfWork, ctx: ServiceContext, account_id: str, change: Change) -> int:
+    """Send every failed request of the account again; return how many."""
+    with uow:
+        account = uow.accounts.get(account_id, lock=True)
+        if account is None:
+            raise AccountNotFound(account_id)
+        failed = uow.requests.failed_for_account(account_id)
+        for request in failed:
+            _retry(uow, request, change)
+        if failed:
+            reevaluate_account(uow, account_id, ctx, change, account=account)
+        uow.commit()
+        return len(failed)
+
+
+def _retry(uow: UnitOfWork, request: ProvisioningRequest, change: Change) -> None:
+    entry = request.retry(change)
+    uow.requests.save(request, change.at)
+    uow.requests.reset_round(request.request_id)
+    uow.timeline.append(request.account_id, [entry])
 
 
 def cancel_request(uow: UnitOfWork, ctx: ServiceContext, request_id: str, change: Change) -> ProvisioningRequest:
@@ -172,88 +204,123 @@ def backoff_seconds(ctx: ServiceContext, attempt: int) -> float:
     return random.uniform(base / 2, base)
 
 
-def dispatch_requests(
+@dataclass(frozen=True)
+class _Claimed:
+    request: ProvisioningRequest
+    round_attempts: int  # attempts before this one in the current round
+
+
+@dataclass(frozen=True)
+class _Sent:
+    claimed: _Claimed
+    result: SendResult
+
+
+def dispatch_accounts(
     new_uow: Callable[[], UnitOfWork],
     ctx: ServiceContext,
     provisioner: Provisioner,
-    request_ids: Sequence[str],
+    locks: DispatchLock,
+    account_ids: Sequence[str],
     clock: Callable[[], datetime],
     *,
     threads: int = 8,
 ) -> dict[str, str]:
-    """Send these queued requests to the provisioning API; return each one's outcome.
-
-    1. Claim: lock the requests still queued, mark them provisioning, commit.
-    2. Call the API for each, concurrently, outside any transaction.
-    3. Record: the attempts, and provisioned / failed / queued again with backoff.
-    """
-    started = clock()
-    with new_uow() as uow:
-        claimed = uow.requests.claim_queued(request_ids)
-        if not claimed:
-            return {}
-        change = Change(started, "holdfast", "dispatch")
-        entries: dict[str, list[TimelineEntry]] = {}
-        for request, _ in claimed:
-            entries.setdefault(request.account_id, []).append(request.move(RequestState.PROVISIONING, change))
-            uow.requests.save(request, started, due_at=started)
-        for account_id, account_entries in entries.items():
-            uow.timeline.append(account_id, account_entries)
-        uow.commit()
-
-    requests = [request for request, _ in claimed]
-    results = _send_all(provisioner, requests, threads)
-
-    finished = clock()
+    """Send these accounts' due requests (different accounts in parallel); return each request's outcome."""
+    accounts = list(dict.fromkeys(account_ids))
+    if not accounts:
+        return {}
+    if len(accounts) == 1:
+        return dispatch_account(new_uow, ctx, provisioner, locks, accounts[0], clock)
     outcomes: dict[str, str] = {}
-    with new_uow() as uow:
-        current = {r.request_id: r for r in uow.requests.lock_many([r.request_id for r in requests])}
-        uow.requests.add_attempts((r.request_id, result.attempt) for r, result in zip(requests, results, strict=True))
-        change = Change(finished, "holdfast", "dispatch")
-        entries = {}
-        retries: list[tuple[str, float]] = []
-        for (request, round_attempts), result in zip(claimed, results, strict=True):
-            stored = current.get(request.request_id)
-            if stored is None or stored.state is not RequestState.PROVISIONING:
-                continue  # recorded meanwhile by another worker (a recovered duplicate)
-            outcome, entry, delay = _settle_attempt(stored, result, round_attempts + 1, ctx, change)
-            outcomes[stored.request_id] = outcome
-            entries.setdefault(stored.account_id, []).append(entry)
-            if delay is None:
-                uow.requests.save(stored, finished)
-            else:
-                uow.requests.save(stored, finished, due_at=finished + timedelta(seconds=delay))
-                retries.append((stored.request_id, delay))
-            log.info(entry.kind, account_id=stored.account_id, request_id=stored.request_id, outcome=outcome)
-        for account_id, account_entries in entries.items():
-            uow.timeline.append(account_id, account_entries)
-        # A failed request leaves exposure and no invoice will replace it: orders waiting for the
-        # credit limit may fit now. (A provisioned one is replaced by its invoice: no re-admission.)
-        for account_id in sorted({r.account_id for r in requests if outcomes.get(r.request_id) == "failed"}):
-            reevaluate_account(uow, account_id, ctx, change)
-        if retries:
-            uow.after_commit(lambda: _schedule_retries(ctx, retries))
-        uow.commit()
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(accounts)))) as pool:
+        for sent in pool.map(lambda a: dispatch_account(new_uow, ctx, provisioner, locks, a, clock), accounts):
+            outcomes.update(sent)
     return outcomes
 
 
-def _send_all(provisioner: Provisioner, requests: list[ProvisioningRequest], threads: int) -> list[SendResult]:
-    """Each account's requests one after another, oldest first; different accounts in parallel."""
-    by_account: dict[str, list[ProvisioningRequest]] = {}
-    for request in requests:
-        by_account.setdefault(request.account_id, []).append(request)
+def dispatch_account(
+    new_uow: Callable[[], UnitOfWork],
+    ctx: ServiceContext,
+    provisioner: Provisioner,
+    locks: DispatchLock,
+    account_id: str,
+    clock: Callable[[], datetime],
+) -> dict[str, str]:
+    """Send the account's due requests one after another, oldest first, while holding its dispatch lock.
 
-    def send_in_order(batch: list[ProvisioningRequest]) -> list[tuple[str, SendResult]]:
-        return [(r.request_id, provisioner.send(r)) for r in batch]
+    Another holder means another worker is sending this account's requests now and will take
+    these too: nothing to do here. After ``turn_seconds`` the rest is handed to a new task.
+    """
+    outcomes: dict[str, str] = {}
+    ends = time.monotonic() + ctx.provisioning.turn_seconds
+    with locks.hold(account_id) as held:
+        if not held:
+            return outcomes
+        sent: _Sent | None = None
+        while True:
+            turn_over = time.monotonic() >= ends
+            now = clock()
+            with new_uow() as uow:
+                account = uow.accounts.get(account_id, lock=True)  # the lock order: account, then requests
+                if sent is not None:
+                    request_id, outcome = _record(uow, ctx, sent, now)
+                    outcomes[request_id] = outcome
+                claimed = None if turn_over or account is None else _claim_next(uow, ctx, account_id, now)
+                uow.commit()
+            if claimed is None:
+                break
+            sent = _Sent(claimed, provisioner.send(claimed.request))
+    # Requests queued while we held the lock were left to us; those queued after our last look,
+    # or the rest of a turn that ran out, need another turn.
+    with new_uow() as uow:
+        more = uow.requests.has_due(account_id, clock())
+    if more:
+        ctx.publisher.dispatch_provisioning([account_id])
+    return outcomes
 
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(by_account)))) as pool:
-        sent = dict(pair for batch in pool.map(send_in_order, by_account.values()) for pair in batch)
-    return [sent[r.request_id] for r in requests]
+
+def _claim_next(uow: UnitOfWork, ctx: ServiceContext, account_id: str, now: datetime) -> _Claimed | None:
+    """Check the account's holds and limit as they are now, then claim its oldest due request."""
+    account = uow.accounts.get(account_id)  # locked by the caller
+    assert account is not None
+    change = Change(now, "holdfast", "dispatch")
+    if account.credit_limit is not None or account.effects(ctx.policy, now).parks_provisioning:
+        # Admission again, at the moment of sending: what may not go now goes back to awaiting.
+        reevaluate_account(uow, account_id, ctx, change, account=account)
+    found = uow.requests.next_queued(account_id, now)
+    if found is None:
+        return None
+    request, round_attempts = found
+    entry = request.move(RequestState.PROVISIONING, change)
+    uow.requests.save(request, now, due_at=now)
+    uow.timeline.append(account_id, [entry])
+    return _Claimed(request, round_attempts)
 
 
-def _schedule_retries(ctx: ServiceContext, retries: list[tuple[str, float]]) -> None:
-    for request_id, delay in retries:
-        ctx.publisher.dispatch_provisioning([request_id], countdown=delay)
+def _record(uow: UnitOfWork, ctx: ServiceContext, sent: _Sent, now: datetime) -> tuple[str, str]:
+    """Record a call's attempt and what follows: provisioned, failed, or queued again for a retry."""
+    request = uow.requests.get(sent.claimed.request.request_id, lock=True)
+    assert request is not None
+    uow.requests.add_attempts([(request.request_id, sent.result.attempt)])
+    if request.state is not RequestState.PROVISIONING:  # cannot happen while we hold the lock; be safe
+        return request.request_id, str(request.state)
+    change = Change(now, "holdfast", "dispatch")
+    outcome, entry, delay = _settle_attempt(request, sent.result, sent.claimed.round_attempts + 1, ctx, change)
+    uow.timeline.append(request.account_id, [entry])
+    log.info(entry.kind, account_id=request.account_id, request_id=request.request_id, outcome=outcome)
+    if delay is None:
+        uow.requests.save(request, now)
+    else:
+        uow.requests.save(request, now, due_at=now + timedelta(seconds=delay))
+        if delay <= ctx.provisioning.countdown_limit_seconds:
+            account_id = request.account_id
+            uow.after_commit(lambda: ctx.publisher.dispatch_provisioning([account_id], countdown=delay))
+    if outcome == "failed":
+        # A failed request leaves exposure and no invoice will replace it: orders waiting for the
+        # credit limit may fit now. (A provisioned one is replaced by its invoice: no re-admission.)
+        reevaluate_account(uow, request.account_id, ctx, change)
+    return request.request_id, outcome
 
 
 def _settle_attempt(
@@ -269,24 +336,45 @@ def _settle_attempt(
     if attempts >= ctx.provisioning.max_attempts:
         request.failure = f"Gave up after {attempts} attempts; the last: {attempt.error or attempt.status}"
         return "failed", request.move(RequestState.FAILED, change, attempts=attempts, **what), None
-    delay = backoff_seconds(ctx, attempts)
+    delay = max(backoff_seconds(ctx, attempts), result.retry_after_seconds or 0.0)
     return "retry", request.move(RequestState.QUEUED, change, retry_in_seconds=round(delay, 1), **what), delay
 
 
-def sweep_requests(uow: UnitOfWork, ctx: ServiceContext, now: datetime, *, batch: int = 500) -> int:
-    """Re-queue requests overdue in ``queued`` and requests stuck ``provisioning`` (a worker died)."""
-    stuck = timedelta(seconds=ctx.provisioning.stuck_after_seconds)
+def sweep_requests(
+    new_uow: Callable[[], UnitOfWork],
+    ctx: ServiceContext,
+    locks: DispatchLock,
+    now: datetime,
+    *,
+    stuck_after: timedelta | None = None,
+    batch: int = 500,
+) -> int:
+    """Hand on the accounts whose requests are overdue or lost their sender; return how many requests were recovered.
+
+    A queued request overdue (its task lost, or a retry too far off for a delayed task) gets a
+    new dispatch task. A request ``provisioning`` for longer than ``stuck_after`` is sent again
+    only when its account's dispatch lock is free: its sender died, so its call has ended.
+    While the lock is held, the call is still under way, however slowly the API answers.
+    """
+    stuck = timedelta(seconds=ctx.provisioning.stuck_after_seconds) if stuck_after is None else stuck_after
+    with new_uow() as uow:
+        accounts = uow.requests.accounts_to_dispatch(now - stuck, now - stuck, batch)
+    recovered = 0
     change = Change(now, "holdfast", "sweep")
-    with uow:
-        stale = uow.requests.stale(now - stuck, now - stuck, batch)
-        for request in stale:
-            if request.state is RequestState.PROVISIONING:
-                uow.timeline.append(request.account_id, [request.move(RequestState.QUEUED, change, recovered=True)])
-            uow.requests.save(request, now, due_at=now)
-        ids = [r.request_id for r in stale]
-        if ids:
-            uow.after_commit(lambda: ctx.publisher.dispatch_provisioning(ids))
-        uow.commit()
-    if stale:
-        log.info("provisioning_swept", requeued=len(stale))
-    return len(stale)
+    for account_id in accounts:
+        with locks.hold(account_id) as held:
+            if not held:
+                continue  # its sender is alive; it takes every due request of the account
+            with new_uow() as uow:
+                uow.accounts.get(account_id, lock=True)
+                lost = uow.requests.sending(account_id, now - stuck)
+                for request in lost:
+                    entry = request.move(RequestState.QUEUED, change, recovered=True)
+                    uow.timeline.append(account_id, [entry])
+                    uow.requests.save(request, now, due_at=now)
+                uow.commit()
+            recovered += len(lost)
+    if accounts:
+        ctx.publisher.dispatch_provisioning(accounts)
+        log.info("provisioning_swept", accounts=len(accounts), recovered=recovered)
+    return recovered

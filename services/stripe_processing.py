@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from domain.account import Account
 from domain.disputes import merge_dispute
 from domain.invoices import merge
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import reevaluate_account
-from services.ports import Handled, InboxEvent, ServiceContext, UnitOfWork
+from services.ports import DisputeCustomers, Handled, InboxEvent, ServiceContext, UnitOfWork
 from services.stripe_events import (
     CUSTOMER_EVENT_TYPES,
     DISPUTE_EVENT_TYPES,
@@ -21,6 +24,8 @@ from services.stripe_events import (
     parse_event,
 )
 
+DISPUTE_CUSTOMER = "dispute_customer"  # the delivery's meta: the customer Stripe's API named
+
 
 def handle_stripe_event(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceContext, now: datetime) -> Handled:
     """Apply one stored Stripe event inside the caller's transaction."""
@@ -31,7 +36,7 @@ def handle_stripe_event(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceConte
     if event.type in CUSTOMER_EVENT_TYPES:
         return _apply_customer_event(uow, event, ctx, change)
     if event.type in DISPUTE_EVENT_TYPES:
-        return _apply_dispute_event(uow, event, ctx, change)
+        return _apply_dispute_event(uow, event, delivery.meta, ctx, change)
     return Handled("ignored")
 
 
@@ -39,18 +44,47 @@ class DisputeCustomerUnknown(ValueError):
     """Without Stripe's API, the customer of a dispute cannot be found."""
 
 
-def _apply_dispute_event(uow: UnitOfWork, event: StripeEvent, ctx: ServiceContext, change: Change) -> Handled:
+class DisputeCustomerLookup:
+    """A dispute carries no customer: Stripe's API names it (through the charge), once per dispute."""
+
+    peer = "stripe"
+
+    def __init__(self, customers: DisputeCustomers) -> None:
+        self.customers = customers
+
+    def needed(self, uow: UnitOfWork, event: InboxEvent) -> bool:
+        if event.event_type not in DISPUTE_EVENT_TYPES or DISPUTE_CUSTOMER in event.meta:
+            return False
+        dispute_id = _dispute_id(event.payload)
+        return dispute_id is None or uow.disputes.get(dispute_id) is None
+
+    def complete(self, event: InboxEvent) -> Mapping[str, Any]:
+        return {DISPUTE_CUSTOMER: self.customers.customer_of_dispute(parse_event(event.payload).object)}
+
+
+def _dispute_id(payload: str) -> str | None:
+    try:
+        dispute_id = json.loads(payload)["data"]["object"]["id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return dispute_id if isinstance(dispute_id, str) and dispute_id else None
+
+
+def _apply_dispute_event(
+    uow: UnitOfWork, event: StripeEvent, meta: Mapping[str, Any], ctx: ServiceContext, change: Change
+) -> Handled:
     dispute_id = event.object.get("id")
     known = uow.disputes.get(dispute_id) if isinstance(dispute_id, str) and dispute_id else None
+    looked_up = meta.get(DISPUTE_CUSTOMER)
     if known is not None:
         customer_id = known.customer_id
-    elif ctx.dispute_customers is None:
+    elif isinstance(looked_up, str) and looked_up:
+        customer_id = looked_up
+    else:
         raise DisputeCustomerUnknown(
             f"A dispute carries no customer and STRIPE_API_KEY is not set, so the customer of {dispute_id} "
             "cannot be looked up; set it and replay this event."
         )
-    else:  # a transient failure here propagates: the task retries the event
-        customer_id = ctx.dispute_customers.customer_of_dispute(event.object)
     fact = dispute_fact(event, customer_id)
     mapping = uow.customers.lock(customer_id, change.at)
     current = uow.disputes.get(fact.dispute_id)

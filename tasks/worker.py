@@ -1,4 +1,10 @@
-"""The worker's Celery app and tasks. Importing this module is starting a worker or beat process."""
+"""The worker's Celery app and tasks. Importing this module is starting a worker or beat process.
+
+Each task is thin: it calls one service. Queues (adapters.broker) keep peers apart: events on
+``holdfast.events``, calls to the provisioning API on ``holdfast.provisioning``, the Dataverse
+Web API on ``holdfast.crm``, Stripe's API on ``holdfast.stripe``. Every task has a time limit;
+a task that reaches it is killed like a crashed worker, and what it left is found by the sweep.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from structlog import get_logger
 
 from adapters.broker import (
+    TASK_COMPLETE_INBOX_EVENT,
     TASK_DISPATCH_PROVISIONING,
     TASK_PROCESS_INBOX_EVENT,
     TASK_RECONCILE_STRIPE,
@@ -20,11 +27,12 @@ from adapters.broker import (
 )
 from adapters.inbox_relay import InboxRelay
 from adapters.stripe_api import StripeLookupFailed, StripeUnavailable
-from bootstrap import Container, build
+from bootstrap import Container, build, make_broker_watch
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import ConfigurationError, load_settings
 from services import crm_write_back, inbox, provisioning, reconciliation, tick
+from services.ports import PeerUnavailable
 from services.stripe_events import HANDLED_EVENT_TYPES
 
 try:
@@ -35,6 +43,15 @@ except ConfigurationError as error:  # stop with the sentence, not a traceback
 log = get_logger(__name__)
 app = create_celery(settings)
 _container: Container | None = None
+
+# Time limits (seconds): a call to a peer is bounded by its timeouts, a dispatch turn by its length.
+_PEER_CALL = settings.peer_connect_timeout + settings.peer_read_timeout
+_PROVISIONING_CALL = settings.provisioning_connect_timeout + settings.provisioning_read_timeout
+EVENT_TIME_LIMIT = 120
+PEER_TIME_LIMIT = int(3 * _PEER_CALL) + 60
+DISPATCH_TIME_LIMIT = int(60 + _PROVISIONING_CALL) + 120
+HOUSEKEEPING_TIME_LIMIT = 600
+RECONCILE_TIME_LIMIT = 1800
 
 
 @setup_logging.connect
@@ -47,11 +64,26 @@ _relay: tuple[Container, InboxRelay] | None = None
 
 @worker_ready.connect
 def _start_relay(**_: Any) -> None:
-    """In the worker's main process: queue what the webhooks stored, as soon as they store it."""
+    """In the worker's main process: queue what the webhooks stored as soon as they store it, and
+    re-queue everything undone whenever the broker may have lost its messages."""
     global _relay
     own = build(settings)  # its own engine, not shared with the pool's processes
-    relay = InboxRelay(own.engine, lambda: inbox.relay_stored(own.uow(), own.publisher, now=own.clock()))
+    relay = InboxRelay(
+        own.engine,
+        lambda: inbox.relay_stored(own.uow(), own.publisher, now=own.clock()),
+        watch=make_broker_watch(settings),
+        recover=lambda: _recover(own),
+    )
     _relay = (own, relay.start())
+
+
+def _recover(c: Container) -> None:
+    """The broker lost its messages (or may have): queue again every event, request and CRM write undone."""
+    now = c.clock()
+    events = inbox.requeue_all(c.uow, c.publisher, now=now)
+    requests = provisioning.sweep_requests(c.uow, c.context, c.dispatch_lock, now, stuck_after=timedelta(0))
+    writes = crm_write_back.converge_crm(c.uow(), c.publisher, now) if c.crm is not None else 0
+    log.warning("broker_recovered", events_requeued=events, requests_recovered=requests, crm_writes=writes)
 
 
 @worker_shutdown.connect
@@ -77,17 +109,27 @@ def container() -> Container:
     return _container
 
 
+def _backoff(retries: int) -> int:
+    return int(get_exponential_backoff_interval(factor=2, retries=retries, maximum=300, full_jitter=True))
+
+
 @app.task(
     name=TASK_PROCESS_INBOX_EVENT,
     bind=True,
     acks_late=True,
     max_retries=settings.task_max_retries,
+    time_limit=EVENT_TIME_LIMIT,
 )
 def process_inbox_event(self: Task, inbox_id: int) -> str:
-    """Apply one stored webhook delivery; retry only transient (database) failures."""
+    """Apply one stored webhook delivery; retry only transient (database) failures.
+
+    A delivery that needs a peer's API first is handed to that peer's queue: no peer is called here.
+    """
     c = container()
     try:
-        return inbox.process_inbox_event(c.uow(), inbox_id, c.handlers, c.context, c.clock(), c.transient_errors)
+        return inbox.process_inbox_event(
+            c.uow, inbox_id, c.handlers, c.context, c.clock(), c.transient_errors, completions=c.completions
+        )
     except c.transient_errors as error:
         inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry")
         if self.request.retries >= settings.task_max_retries:
@@ -95,18 +137,46 @@ def process_inbox_event(self: Task, inbox_id: int) -> str:
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
 
 
-def _backoff(retries: int) -> int:
-    return int(get_exponential_backoff_interval(factor=2, retries=retries, maximum=300, full_jitter=True))
-
-
-@app.task(name=TASK_SWEEP_INBOX, acks_late=True)
-def sweep() -> int:
-    """Re-queue deliveries left unprocessed and provisioning requests left behind (lost messages, dead workers)."""
+@app.task(
+    name=TASK_COMPLETE_INBOX_EVENT,
+    bind=True,
+    acks_late=True,
+    max_retries=settings.task_max_retries,
+    time_limit=PEER_TIME_LIMIT,
+)
+def complete_inbox_event(self: Task, inbox_id: int, peer: str) -> str:
+    """On the peer's queue: complete a delivery through the peer's API (outside any transaction), then apply it."""
     c = container()
-    swept = inbox.sweep(
-        c.uow(), c.publisher, older_than=timedelta(seconds=settings.inbox_sweep_age_seconds), now=c.clock()
-    )
-    return swept + provisioning.sweep_requests(c.uow(), c.context, c.clock())
+    try:
+        return inbox.process_inbox_event(
+            c.uow,
+            inbox_id,
+            c.handlers,
+            c.context,
+            c.clock(),
+            c.transient_errors,
+            completions=c.completions,
+            may_call={peer},
+        )
+    except c.transient_errors as error:
+        inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry")
+        if self.request.retries >= settings.task_max_retries:
+            raise  # the row stays received; the sweep picks it up later
+        wait = error.retry_after_seconds if isinstance(error, PeerUnavailable) else None
+        raise self.retry(exc=error, countdown=max(wait or 0, _backoff(self.request.retries))) from None
+
+
+@app.task(name=TASK_SWEEP_INBOX, acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT)
+def sweep() -> int:
+    """Re-queue what was left behind: deliveries unprocessed, requests overdue or without a living sender, CRM
+    writes not confirmed."""
+    c = container()
+    now = c.clock()
+    swept = inbox.sweep(c.uow(), c.publisher, older_than=timedelta(seconds=settings.inbox_sweep_age_seconds), now=now)
+    swept += provisioning.sweep_requests(c.uow, c.context, c.dispatch_lock, now)
+    if c.crm is not None:
+        swept += crm_write_back.converge_crm(c.uow(), c.publisher, now)
+    return swept
 
 
 @app.task(
@@ -114,13 +184,20 @@ def sweep() -> int:
     bind=True,
     acks_late=True,
     max_retries=settings.task_max_retries,
+    time_limit=DISPATCH_TIME_LIMIT,
 )
-def dispatch_provisioning(self: Task, request_ids: list[str]) -> dict[str, str]:
-    """Call the provisioning API for a batch of queued requests and record each outcome."""
+def dispatch_provisioning(self: Task, account_ids: list[str]) -> dict[str, str]:
+    """Send these accounts' due requests to the provisioning API, one sender per account, and record each outcome."""
     c = container()
     try:
-        return provisioning.dispatch_requests(
-            c.uow, c.context, c.provisioner, request_ids, c.clock, threads=settings.provisioning_threads
+        return provisioning.dispatch_accounts(
+            c.uow,
+            c.context,
+            c.provisioner,
+            c.dispatch_lock,
+            account_ids,
+            c.clock,
+            threads=settings.provisioning_threads,
         )
     except c.transient_errors as error:
         if self.request.retries >= settings.task_max_retries:
@@ -128,32 +205,39 @@ def dispatch_provisioning(self: Task, request_ids: list[str]) -> dict[str, str]:
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
 
 
-@app.task(name=TASK_WRITE_BACK_HOLD, bind=True, acks_late=True, max_retries=settings.task_max_retries)
+@app.task(
+    name=TASK_WRITE_BACK_HOLD,
+    bind=True,
+    acks_late=True,
+    max_retries=settings.task_max_retries,
+    time_limit=PEER_TIME_LIMIT,
+)
 def write_back_hold(self: Task, account_id: str) -> str:
     """Make the CRM's creditonhold show the account's effective hold (429 and 5xx are retried)."""
     c = container()
     if c.crm is None:
         return "not_configured"
+    last_try = self.request.retries >= settings.task_max_retries
     try:
-        result = crm_write_back.write_back_hold(c.uow, c.context, c.crm, account_id, c.clock)
+        result = crm_write_back.write_back_hold(c.uow, c.context, c.crm, account_id, c.clock, last_try=last_try)
     except c.transient_errors as error:
         raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
     if result.outcome == "retry":
-        if self.request.retries >= settings.task_max_retries:
-            return "gave_up"  # the next change of the account writes again
+        if last_try:
+            return "gave_up"  # on the timeline; the sweep sends it again later
         delay = result.retry_after_seconds if result.retry_after_seconds is not None else _backoff(self.request.retries)
         raise self.retry(countdown=delay)
     return result.outcome
 
 
-@app.task(name=TASK_TICK, acks_late=True)
+@app.task(name=TASK_TICK, acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT)
 def clock_tick() -> int:
     """Re-evaluate the accounts whose next evaluation time has come."""
     c = container()
     return tick.tick(c.uow(), c.context, c.clock())
 
 
-@app.task(name=TASK_RECONCILE_STRIPE, bind=True, acks_late=True, max_retries=3)
+@app.task(name=TASK_RECONCILE_STRIPE, bind=True, acks_late=True, max_retries=3, time_limit=RECONCILE_TIME_LIMIT)
 def reconcile_stripe(self: Task) -> int:
     """Store and process every Stripe event the inbox lacks (missed webhooks)."""
     c = container()

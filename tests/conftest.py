@@ -255,7 +255,14 @@ def process_pending(container: Container) -> list[str]:
         )
     return [
         process_inbox_event(
-            container.uow(), i, container.handlers, container.context, container.clock(), container.transient_errors
+            container.uow,
+            i,
+            container.handlers,
+            container.context,
+            container.clock(),
+            container.transient_errors,
+            completions=container.completions,
+            may_call={"stripe", "crm"},  # one process here: it may call every peer itself
         )
         for i in ids
     ]

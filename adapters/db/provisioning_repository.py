@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.db.tables import ProvisioningAttemptRow, ProvisioningRequestRow
-from domain.provisioning import IN_FLIGHT, PENDING, Attempt, ProvisioningRequest, RequestState
+from domain.provisioning import NOT_SENT, PENDING, Attempt, ProvisioningRequest, RequestState
 
 
 def _attempt(row: ProvisioningAttemptRow) -> Attempt:
@@ -111,8 +111,8 @@ class SqlProvisioningRepository:
         return None if row is None else self._with_attempts([row])[0]
 
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]:
-        """Requests not yet final, oldest first. ``lock`` locks the awaiting ones only: requests
-        in flight belong to dispatch, and admission only reads their amounts."""
+        """Requests not yet final, oldest first. ``lock`` locks those not yet sent (awaiting, queued):
+        admission may change them; a request provisioning belongs to its sender and is only read."""
         order = (ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
         mine = ProvisioningRequestRow.account_id == account_id
         if not lock:
@@ -120,14 +120,14 @@ class SqlProvisioningRepository:
                 mine, ProvisioningRequestRow.state.in_([str(s) for s in PENDING])
             )
             return [self._request(row) for row in self.session.execute(query.order_by(*order)).scalars()]
-        awaiting = select(ProvisioningRequestRow).where(
-            mine, ProvisioningRequestRow.state == str(RequestState.AWAITING)
+        not_sent = select(ProvisioningRequestRow).where(
+            mine, ProvisioningRequestRow.state.in_([str(s) for s in NOT_SENT])
         )
-        in_flight = select(ProvisioningRequestRow).where(
-            mine, ProvisioningRequestRow.state.in_([str(s) for s in IN_FLIGHT])
+        sending = select(ProvisioningRequestRow).where(
+            mine, ProvisioningRequestRow.state == str(RequestState.PROVISIONING)
         )
-        rows = list(self.session.execute(awaiting.order_by(*order).with_for_update()).scalars())
-        rows += self.session.execute(in_flight.order_by(*order)).scalars()
+        rows = list(self.session.execute(not_sent.order_by(*order).with_for_update()).scalars())
+        rows += self.session.execute(sending.order_by(*order)).scalars()
         rows.sort(key=lambda row: (row.created_at, row.request_id))
         return [self._request(row) for row in rows]
 
@@ -141,29 +141,43 @@ class SqlProvisioningRepository:
             ).scalar_one()
         )
 
-    def claim_queued(self, request_ids: Iterable[str]) -> list[tuple[ProvisioningRequest, int]]:
-        """Lock the given requests that are still queued, oldest first.
+    def next_queued(self, account_id: str, now: datetime) -> tuple[ProvisioningRequest, int] | None:
+        """Lock the account's oldest queued request that is due by ``now``, with its attempts this round."""
+        row = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(
+                ProvisioningRequestRow.account_id == account_id,
+                ProvisioningRequestRow.state == str(RequestState.QUEUED),
+                ProvisioningRequestRow.due_at <= now,
+            )
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+            .limit(1)
+            .with_for_update()
+        ).scalar_one_or_none()
+        return None if row is None else (self._request(row), row.round_attempts)
 
-        No SKIP LOCKED: a request locked by another transaction is waited for, then re-checked
-        (a duplicate message finds it provisioning and leaves it; one that was only read by
-        admission is claimed). Locks are taken oldest first everywhere, so no deadlock."""
-        rows = list(
-            self.session.execute(
-                select(ProvisioningRequestRow)
-                .where(
-                    ProvisioningRequestRow.request_id.in_(list(request_ids)),
-                    ProvisioningRequestRow.state == str(RequestState.QUEUED),
-                )
-                .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
-                .with_for_update()
-            ).scalars()
-        )
-        return [(self._request(row), row.round_attempts) for row in rows]
-
-    def lock_many(self, request_ids: Iterable[str]) -> list[ProvisioningRequest]:
+    def failed_for_account(self, account_id: str) -> list[ProvisioningRequest]:
+        """The account's failed requests, oldest first, locked."""
         rows = self.session.execute(
             select(ProvisioningRequestRow)
-            .where(ProvisioningRequestRow.request_id.in_(list(request_ids)))
+            .where(
+                ProvisioningRequestRow.account_id == account_id,
+                ProvisioningRequestRow.state == str(RequestState.FAILED),
+            )
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+            .with_for_update()
+        ).scalars()
+        return [self._request(row) for row in rows]
+
+    def sending(self, account_id: str, since_before: datetime) -> list[ProvisioningRequest]:
+        """The account's requests provisioning since before ``since_before``, locked (the sweep's check)."""
+        rows = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(
+                ProvisioningRequestRow.account_id == account_id,
+                ProvisioningRequestRow.state == str(RequestState.PROVISIONING),
+                ProvisioningRequestRow.due_at < since_before,
+            )
             .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
             .with_for_update()
         ).scalars()
@@ -196,23 +210,36 @@ class SqlProvisioningRepository:
                     .execution_options(synchronize_session=False)
                 )
 
-    def stale(self, queued_before: datetime, provisioning_before: datetime, limit: int) -> list[ProvisioningRequest]:
-        """Queued requests overdue, and requests stuck provisioning (a worker died mid-call)."""
+    def accounts_to_dispatch(self, queued_due_before: datetime, provisioning_before: datetime, limit: int) -> list[str]:
+        """Accounts with a queued request overdue or a request provisioning for long (its sender may be gone)."""
         rows = self.session.execute(
-            select(ProvisioningRequestRow)
+            select(ProvisioningRequestRow.account_id)
             .where(
                 or_(
                     (ProvisioningRequestRow.state == str(RequestState.QUEUED))
-                    & (ProvisioningRequestRow.due_at < queued_before),
+                    & (ProvisioningRequestRow.due_at < queued_due_before),
                     (ProvisioningRequestRow.state == str(RequestState.PROVISIONING))
                     & (ProvisioningRequestRow.due_at < provisioning_before),
                 )
             )
-            .order_by(ProvisioningRequestRow.due_at)
+            .group_by(ProvisioningRequestRow.account_id)
+            .order_by(func.min(ProvisioningRequestRow.due_at))
             .limit(limit)
-            .with_for_update(skip_locked=True)
         ).scalars()
-        return [self._request(row) for row in rows]
+        return list(rows)
+
+    def has_due(self, account_id: str, now: datetime) -> bool:
+        """Whether the account has a queued request due by ``now``."""
+        found = self.session.execute(
+            select(ProvisioningRequestRow.request_id)
+            .where(
+                ProvisioningRequestRow.account_id == account_id,
+                ProvisioningRequestRow.state == str(RequestState.QUEUED),
+                ProvisioningRequestRow.due_at <= now,
+            )
+            .limit(1)
+        ).first()
+        return found is not None
 
     def page(
         self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -109,6 +109,12 @@ class SqlInboxRepository:
             .where(InboxEventRow.id == inbox_id)
             .values(last_error=error, attempts=InboxEventRow.attempts + 1)
         )
+
+    def add_meta(self, inbox_id: int, meta: Mapping[str, Any]) -> None:
+        row = self.session.get(InboxEventRow, inbox_id)
+        if row is not None:
+            row.meta = {**(row.meta or {}), **meta}
+            self.session.flush()
 
     def reset_for_replay(self, inbox_id: int, now: datetime) -> None:
         self.session.execute(
@@ -338,6 +344,26 @@ class SqlAccountRepository:
                 .with_for_update(skip_locked=True)
             ).scalars()
         )
+
+    def schedule_crm_sync(self, account_id: str, at: datetime | None) -> None:
+        self.session.execute(update(AccountRow).where(AccountRow.account_id == account_id).values(crm_sync_due_at=at))
+
+    def crm_sync_due(self, now: datetime, limit: int, *, next_look: datetime) -> list[str]:
+        """Accounts whose CRM sync is due, by the index, skipping rows locked elsewhere; due again at ``next_look``."""
+        ids = list(
+            self.session.execute(
+                select(AccountRow.account_id)
+                .where(AccountRow.crm_sync_due_at <= now)
+                .order_by(AccountRow.crm_sync_due_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+        if ids:
+            self.session.execute(
+                update(AccountRow).where(AccountRow.account_id.in_(ids)).values(crm_sync_due_at=next_look)
+            )
+        return ids
 
     def crm_state(self, account_id: str) -> CrmAccountState:
         row = self.session.get(AccountRow, account_id)

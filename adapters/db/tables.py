@@ -111,6 +111,8 @@ class AccountRow(Base):
     crm_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     crm_on_hold: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     crm_written_on_hold: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # When to look again whether the CRM shows the effective hold (a write pending, lost or given up).
+    crm_sync_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class StripeCustomerRow(Base):

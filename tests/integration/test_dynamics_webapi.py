@@ -20,7 +20,8 @@ from typing import Any
 import msal
 import pytest
 
-from adapters.dynamics_webapi import DynamicsWebApi, WebApiError, WebApiSettings, parse_retry_after
+from adapters.dynamics_webapi import DynamicsWebApi, WebApiError, WebApiSettings
+from adapters.retry_after import parse_retry_after
 from tests.https_server import HttpsServer, Recorded, Reply, closed_port, local_ca, serve_tenant, token_reply
 
 TENANT = "3f1c2b4a-0d6e-4c1b-9a8e-2f5d7c9b1e00"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -9,9 +10,10 @@ from sqlalchemy import select
 
 from adapters.db.tables import ProvisioningRequestRow
 from bootstrap import make_provisioner
+from domain.provisioning import RequestState
 from domain.timeline import Change
 from services.evaluation import reevaluate_account
-from services.provisioning import dispatch_requests, sweep_requests
+from services.provisioning import dispatch_accounts, sweep_requests
 from tests.provisioning_server import HANG
 
 
@@ -25,21 +27,31 @@ def order(
     )
 
 
-def queued_ids(container: Any) -> list[str]:
+def queued_accounts(container: Any) -> list[str]:
     with container.session_factory() as session:
         return list(
             session.execute(
-                select(ProvisioningRequestRow.request_id)
-                .where(ProvisioningRequestRow.state == "queued")
-                .order_by(ProvisioningRequestRow.created_at)
+                select(ProvisioningRequestRow.account_id).where(ProvisioningRequestRow.state == "queued").distinct()
             ).scalars()
         )
 
 
-def dispatch(container: Any) -> dict[str, str]:
-    """What the dispatch task does, for every queued request."""
+def dispatch(container: Any, clock: Any = None) -> dict[str, str]:
+    """What the dispatch task does, for every account with a queued request (due by ``clock()``)."""
     provisioner = make_provisioner(container.settings)
-    return dispatch_requests(container.uow, container.context, provisioner, queued_ids(container), container.clock)
+    return dispatch_accounts(
+        container.uow,
+        container.context,
+        provisioner,
+        container.dispatch_lock,
+        queued_accounts(container),
+        clock or container.clock,
+    )
+
+
+def later(container: Any, seconds: float = 60) -> Any:
+    """A clock that many seconds ahead (past backoffs and the sweep's thresholds)."""
+    return lambda: container.clock() + timedelta(seconds=seconds)
 
 
 def request(client: Any, admin: dict[str, str], request_id: str) -> dict[str, Any]:
@@ -107,8 +119,9 @@ def test_5xx_and_timeouts_are_retried_with_the_same_key_then_fail_after_the_limi
     request_id = order(client, admin, acme, "SO-1").json["request_id"]
     assert dispatch(container) == {request_id: "retry"}
     assert request(client, admin, request_id)["state"] == "queued"
-    assert dispatch(container) == {request_id: "retry"}  # the hang: a read timeout
-    assert dispatch(container) == {request_id: "failed"}
+    assert dispatch(container) == {}  # not due yet: it waits out its backoff
+    assert dispatch(container, later(container)) == {request_id: "retry"}  # the hang: a read timeout
+    assert dispatch(container, later(container, 120)) == {request_id: "failed"}
     failed = request(client, admin, request_id)
     assert [(a["status"], a["error"]) for a in failed["attempts"]] == [
         (503, None),
@@ -212,22 +225,45 @@ def test_cancelling_works_only_before_dispatch(
     assert provisioning.keys() == [sent]
 
 
-def test_a_request_stuck_provisioning_is_recovered_by_the_sweep_with_the_same_key(
+def claimed_by_a_worker_that_died(container: Any, request_id: str) -> None:
+    """What a dispatcher leaves when it dies between its claim and its record: the request provisioning."""
+    now = container.clock()
+    with container.uow() as uow:
+        uow.accounts.get("acme", lock=True)
+        found = uow.requests.next_queued("acme", now)
+        assert found is not None and found[0].request_id == request_id
+        found[0].move(RequestState.PROVISIONING, Change(now, "holdfast", "dispatch"))
+        uow.requests.save(found[0], now, due_at=now)
+        uow.commit()
+
+
+def test_a_request_whose_sender_died_is_recovered_by_the_sweep_with_the_same_key(
     client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
 ) -> None:
-    from datetime import timedelta
-
     request_id = order(client, admin, acme, "SO-1").json["request_id"]
-    with container.uow() as uow:  # a worker claimed it, then died before recording anything
-        ((claimed, _),) = uow.requests.claim_queued([request_id])
-        claimed.move(claimed.state.__class__("provisioning"), Change(container.clock(), "holdfast", "dispatch"))
-        uow.requests.save(claimed, container.clock(), due_at=container.clock())
-        uow.commit()
-    assert sweep_requests(container.uow(), container.context, container.clock()) == 0  # not stuck long enough
-    later = container.clock() + timedelta(seconds=container.settings.provisioning_stuck_seconds + 1)
-    assert sweep_requests(container.uow(), container.context, later) == 1
-    assert dispatch(container) == {request_id: "provisioned"}
+    claimed_by_a_worker_that_died(container, request_id)
+
+    def sweep(now: Any) -> int:
+        return sweep_requests(container.uow, container.context, container.dispatch_lock, now)
+
+    assert sweep(container.clock()) == 0  # not provisioning long enough to be looked at
+    assert sweep(later(container)()) == 1  # the account's dispatch lock is free: its sender is gone
+    assert request(client, admin, request_id)["state"] == "queued"
+    assert dispatch(container, later(container, 61)) == {request_id: "provisioned"}
     assert provisioning.keys() == [request_id]
+
+
+def test_a_request_whose_sender_is_alive_is_left_alone_however_long_its_call_takes(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    claimed_by_a_worker_that_died(container, request_id)
+    with container.dispatch_lock.hold(acme) as held:  # a sender in the middle of a very slow call
+        assert held
+        assert sweep_requests(container.uow, container.context, container.dispatch_lock, later(container, 3600)()) == 0
+        assert dispatch(container) == {}  # nor does a second dispatcher send it
+    assert request(client, admin, request_id)["state"] == "provisioning"
+    assert provisioning.calls == []
 
 
 def test_without_a_provisioning_url_requests_are_logged_and_marked_provisioned(
@@ -240,7 +276,7 @@ def test_without_a_provisioning_url_requests_are_logged_and_marked_provisioned(
     request_id = order(client, admin, acme, "SO-1").json["request_id"]
     provisioner = make_provisioner(dataclasses.replace(container.settings, provisioning_url=None))
     assert isinstance(provisioner, LoggingProvisioner)
-    dispatch_requests(container.uow, container.context, provisioner, [request_id], container.clock)
+    dispatch_accounts(container.uow, container.context, provisioner, container.dispatch_lock, [acme], container.clock)
     done = request(client, admin, request_id)
     assert done["state"] == "provisioned"
     assert done["attempts"][0]["note"] == LoggingProvisioner.NOTE
@@ -274,8 +310,7 @@ def test_a_request_that_fails_for_good_frees_its_credit_for_the_orders_waiting_b
     first = order(client, admin, acme, "SO-1", "80.00").json
     second = order(client, admin, acme, "SO-2", "50.00").json
     assert (first["state"], second["waiting_for"]) == ("queued", ["credit_limit"])
-    provisioning.answer(400)
-    assert dispatch(container) == {first["request_id"]: "failed"}
-    assert request(client, admin, second["request_id"])["state"] == "queued"
-    provisioning.answer(200)
-    assert dispatch(container) == {second["request_id"]: "provisioned"}
+    provisioning.answer(200, 400)  # the first call is refused for good, the next accepted
+    # The failure frees the first order's amount: the second is admitted and sent in the same turn.
+    assert dispatch(container) == {first["request_id"]: "failed", second["request_id"]: "provisioned"}
+    assert provisioning.keys() == [first["request_id"], second["request_id"]]

@@ -52,3 +52,7 @@ class AccountOnHoldSchema(Schema):
     error = fields.String(required=True)
     reasons = fields.List(fields.String(), required=True)
     message = fields.String(required=True)
+
+
+class RetriedSchema(Schema):
+    retried = fields.Integer(required=True, metadata={"description": "how many failed requests were retried"})

@@ -19,6 +19,7 @@ from webhooks.api.order_schemas import (
     ProvisioningPageSchema,
     ProvisioningQuerySchema,
     ProvisioningRequestSchema,
+    RetriedSchema,
 )
 from webhooks.api.pagination import decode_cursor, encode_cursor
 from webhooks.api.schemas import ErrorSchema
@@ -108,7 +109,7 @@ def get_request(request_id: str) -> Any:
 @blp.alt_response(404, schema=ErrorSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The request has not failed.")
 def retry_request(request_id: str) -> Any:
-    """Send a failed request again, with the same idempotency key."""
+    """Send a failed request again, with the same idempotency key (``awaiting`` while its account is held)."""
     c = container()
     try:
         return service.retry_request(c.uow(), c.context, request_id, _api_change())
@@ -131,3 +132,16 @@ def cancel_request(request_id: str) -> Any:
         raise _not_found(error) from None
     except TransitionRefused as error:
         raise ApiError(409, "not_cancellable", str(error)) from None
+
+
+@blp.route("/accounts/<account_id>/provisioning/retry", methods=["POST"])
+@blp.response(202, RetriedSchema)
+@blp.alt_response(404, schema=ErrorSchema)
+def retry_account_requests(account_id: str) -> dict[str, int]:
+    """Send every failed request of the account again (each ``awaiting`` while the account is held)."""
+    c = container()
+    try:
+        retried = service.retry_account_requests(c.uow(), c.context, checked_account_id(account_id), _api_change())
+    except AccountNotFound as error:
+        raise ApiError(404, "account_not_found", str(error)) from None
+    return {"retried": retried}
