@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 
 from celery import Celery
@@ -104,6 +104,7 @@ class Container:
                 batch_size=s.provisioning_batch_size,
             ),
             crm_write_back=self.crm is not None,
+            crm_recheck=timedelta(seconds=s.crm_recheck_seconds),
         )
 
     @property

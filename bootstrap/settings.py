@@ -103,6 +103,7 @@ class Settings:
     dynamics_client_secret: str | None = field(default=None, repr=False)
     dynamics_authority_url: str = "https://login.microsoftonline.com"
     dynamics_app_user_id: str | None = None
+    crm_recheck_seconds: float = 120.0
     redis_tls_verify: bool = True
     log_level: str = "INFO"
 
@@ -213,6 +214,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_interval_seconds=_float(env, "RECONCILE_INTERVAL_SECONDS", 900.0),
         reconcile_lookback_seconds=_int(env, "RECONCILE_LOOKBACK_SECONDS", 900),
         task_max_retries=_int(env, "TASK_MAX_RETRIES", 8),
+        crm_recheck_seconds=_float(env, "CRM_RECHECK_SECONDS", 120.0),
         hold_policy_path=(env.get("HOLD_POLICY") or None),
         provisioning_url=(env.get("PROVISIONING_URL") or None),
         provisioning_auth_header=_header(

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 
 from domain.timeline import Change, TimelineEntry
-from services.evaluation import CRM_RECHECK, crm_differs
-from services.ports import CrmWriter, Publisher, ServiceContext, UnitOfWork
+from services.evaluation import crm_differs
+from services.ports import CrmWriter, ServiceContext, UnitOfWork
 
 log = structlog.get_logger(__name__)
-
-AFTER_GIVING_UP = timedelta(minutes=5)  # a write that ran out of retries is sent again this much later
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def write_back_hold(
             uow.accounts.save_crm_state(account_id, crm)
             uow.timeline.append(account_id, [TimelineEntry.of(change, "crm_updated", creditonhold=wanted)])
             if crm_differs(uow, account, ctx, now):  # changed again while we wrote
-                uow.accounts.schedule_crm_sync(account_id, now + CRM_RECHECK)
+                uow.accounts.schedule_crm_sync(account_id, now + ctx.crm_recheck)
                 uow.after_commit(lambda: ctx.publisher.write_back_hold(account_id))
             else:
                 uow.accounts.schedule_crm_sync(account_id, None)
@@ -82,7 +80,7 @@ def write_back_hold(
                 ],
             )
         elif last_try:
-            uow.accounts.schedule_crm_sync(account_id, now + AFTER_GIVING_UP)
+            uow.accounts.schedule_crm_sync(account_id, now + ctx.crm_recheck)
             uow.timeline.append(
                 account_id,
                 [
@@ -92,7 +90,7 @@ def write_back_hold(
                         creditonhold=wanted,
                         status=result.status,
                         why=result.message,
-                        again_at=(now + AFTER_GIVING_UP).isoformat(),
+                        again_at=(now + ctx.crm_recheck).isoformat(),
                     )
                 ],
             )
@@ -103,12 +101,12 @@ def write_back_hold(
     return WriteBack(result.outcome)
 
 
-def converge_crm(uow: UnitOfWork, publisher: Publisher, now: datetime, *, batch: int = 500) -> int:
+def converge_crm(uow: UnitOfWork, ctx: ServiceContext, now: datetime, *, batch: int = 500) -> int:
     """Send the write-back again for accounts whose CRM sync is due (lost, given up, not yet confirmed)."""
     with uow:
-        due = uow.accounts.crm_sync_due(now, batch, next_look=now + CRM_RECHECK)
+        due = uow.accounts.crm_sync_due(now, batch, next_look=now + ctx.crm_recheck)
         for account_id in due:  # before the commit: a publish that fails leaves them due
-            publisher.write_back_hold(account_id)
+            ctx.publisher.write_back_hold(account_id)
         uow.commit()
     if due:
         log.info("crm_converging", accounts=len(due))

@@ -8,7 +8,7 @@ admitted are sent to the workers only after that transaction commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
@@ -22,8 +22,6 @@ from domain.timeline import Change, TimelineEntry
 from services.ports import ServiceContext, UnitOfWork
 
 log = structlog.get_logger(__name__)
-
-CRM_RECHECK = timedelta(minutes=2)  # a write-back not confirmed by then is sent again
 
 
 def account_evaluation(uow: UnitOfWork, account: Account, policy: HoldPolicy, now: datetime) -> Evaluation:
@@ -90,7 +88,7 @@ def reevaluate_account(
         uow.after_commit(lambda: ctx.publisher.dispatch_provisioning([account_id]))
     if ctx.crm_write_back and crm_differs(uow, account, ctx, change.at):
         # Looked at again by the sweep if this write is lost, gives up or is overtaken.
-        uow.accounts.schedule_crm_sync(account_id, change.at + CRM_RECHECK)
+        uow.accounts.schedule_crm_sync(account_id, change.at + ctx.crm_recheck)
         uow.after_commit(lambda: ctx.publisher.write_back_hold(account_id))
     for entry in entries:
         log.info(entry.kind, account_id=account_id, cause=entry.cause, **entry.detail)

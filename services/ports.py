@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, Self
 
 from domain.account import Account
@@ -325,6 +325,8 @@ class ServiceContext:
     publisher: Publisher
     provisioning: ProvisioningPolicy = ProvisioningPolicy()
     crm_write_back: bool = False  # the Dynamics Web API is configured: the CRM's creditonhold follows
+    # A write-back not confirmed this long after it was wanted (lost, given up) is sent again.
+    crm_recheck: timedelta = timedelta(minutes=2)
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -82,7 +82,7 @@ def _recover(c: Container) -> None:
     now = c.clock()
     events = inbox.requeue_all(c.uow, c.publisher, now=now)
     requests = provisioning.sweep_requests(c.uow, c.context, c.dispatch_lock, now, stuck_after=timedelta(0))
-    writes = crm_write_back.converge_crm(c.uow(), c.publisher, now) if c.crm is not None else 0
+    writes = crm_write_back.converge_crm(c.uow(), c.context, now) if c.crm is not None else 0
     log.warning("broker_recovered", events_requeued=events, requests_recovered=requests, crm_writes=writes)
 
 
@@ -175,7 +175,7 @@ def sweep() -> int:
     swept = inbox.sweep(c.uow(), c.publisher, older_than=timedelta(seconds=settings.inbox_sweep_age_seconds), now=now)
     swept += provisioning.sweep_requests(c.uow, c.context, c.dispatch_lock, now)
     if c.crm is not None:
-        swept += crm_write_back.converge_crm(c.uow(), c.publisher, now)
+        swept += crm_write_back.converge_crm(c.uow(), c.context, now)
     return swept
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -73,3 +74,80 @@ def test_a_429_is_reported_with_its_retry_after_for_the_task_to_wait(
     ctx = dataclasses.replace(container.context, crm_write_back=True)
     result = write_back_hold(container.uow, ctx, writer, held, container.clock)
     assert (result.outcome, result.retry_after_seconds) == ("retry", 7)
+
+
+class RecordingPublisher:
+    """Where follow-up work would go: recorded, not sent (a message lost with a crashed worker)."""
+
+    def __init__(self) -> None:
+        self.write_backs: list[str] = []
+
+    def write_back_hold(self, account_id: str, countdown: float | None = None) -> None:
+        self.write_backs.append(account_id)
+
+    def dispatch_provisioning(self, account_ids: Any, countdown: float | None = None) -> None:
+        pass
+
+
+def crm_sync_due(container: Any) -> Any:
+    from adapters.db.tables import AccountRow
+
+    with container.session_factory() as session:
+        return session.get(AccountRow, ACCOUNT).crm_sync_due_at
+
+
+def test_a_write_lost_with_its_message_is_sent_again_by_the_sweep_and_then_no_more(
+    client: Any, admin: dict[str, str], container: Any, crm: HttpsServer, writer: DynamicsWebApi
+) -> None:
+    from services.accounts import place_manual_hold
+    from services.crm_write_back import converge_crm
+
+    client.put(f"/api/accounts/{ACCOUNT}", json={"name": "Acme"}, headers=admin)
+    lost = RecordingPublisher()  # the write-back's message never reaches a worker
+    ctx = dataclasses.replace(container.context, crm_write_back=True, publisher=lost)
+    now = container.clock()
+    place_manual_hold(container.uow(), ACCOUNT, "fraud check", ctx, now)
+    assert lost.write_backs == [ACCOUNT] and crm_sync_due(container) is not None
+
+    sweeper = RecordingPublisher()
+    sweeping = dataclasses.replace(ctx, publisher=sweeper)
+    assert converge_crm(container.uow(), sweeping, now) == 0  # not due yet: the write may still be on its way
+    assert converge_crm(container.uow(), sweeping, now + timedelta(minutes=3)) == 1
+    assert sweeper.write_backs == [ACCOUNT]
+
+    crm.route("PATCH", PATCH, Reply(204))
+    assert write_back_hold(container.uow, ctx, writer, ACCOUNT, container.clock).outcome == "written"
+    assert crm_sync_due(container) is None  # the CRM shows the effective hold: nothing more to look at
+    assert converge_crm(container.uow(), sweeping, now + timedelta(hours=1)) == 0
+
+
+def test_a_write_that_gives_up_is_on_the_timeline_and_sent_again_later(
+    client: Any, admin: dict[str, str], container: Any, crm: HttpsServer, writer: DynamicsWebApi, held: str
+) -> None:
+    from services.crm_write_back import converge_crm
+
+    crm.route("PATCH", PATCH, Reply(503, {"error": {"message": "unavailable"}}))
+    ctx = dataclasses.replace(container.context, crm_write_back=True)
+    result = write_back_hold(container.uow, ctx, writer, held, container.clock, last_try=True)
+    assert result.outcome == "retry"
+    gave_up = timeline(client, admin)[0]
+    assert gave_up["kind"] == "crm_update_gave_up" and gave_up["detail"]["creditonhold"] is True
+    sweeper = RecordingPublisher()
+    assert (
+        converge_crm(
+            container.uow(), dataclasses.replace(ctx, publisher=sweeper), container.clock() + timedelta(minutes=6)
+        )
+        == 1
+    )
+    assert sweeper.write_backs == [held]
+
+
+def test_a_redirect_from_the_web_api_is_not_followed_and_fails_naming_the_location(
+    client: Any, admin: dict[str, str], container: Any, crm: HttpsServer, writer: DynamicsWebApi, held: str
+) -> None:
+    crm.route("PATCH", PATCH, Reply(307, {}, {"Location": "https://elsewhere.example/api"}))
+    ctx = dataclasses.replace(container.context, crm_write_back=True)
+    assert write_back_hold(container.uow, ctx, writer, held, container.clock).outcome == "failed"
+    failure = timeline(client, admin)[0]
+    assert failure["kind"] == "crm_update_failed" and "https://elsewhere.example/api" in failure["detail"]["why"]
+    assert len(crm.received("PATCH", PATCH)) == 1  # sent once, not re-sent anywhere

@@ -97,3 +97,41 @@ def test_a_look_up_that_fails_for_good_leaves_the_event_failed_and_replayable(
     assert client.post(f"/api/events/stripe/{event['id']}/replay", headers=admin).status_code == 202
     assert process_pending(container) == ["processed"]
     assert reasons(client, admin) == ["dispute"]
+
+
+def test_an_events_worker_never_calls_stripe_it_hands_the_dispute_to_the_stripe_queue(
+    client: Any, admin: dict[str, str], container: Any, acme: Any
+) -> None:
+    import dataclasses
+
+    from services.inbox import process_inbox_event
+
+    handed: list[tuple[int, str]] = []
+
+    class Recording:
+        def complete_inbox_event(self, inbox_id: int, peer: str, countdown: float | None = None) -> None:
+            handed.append((inbox_id, peer))
+
+    post_stripe(client, opened())
+    (row,) = inbox_rows(container)
+    ctx = dataclasses.replace(container.context, publisher=Recording())
+
+    def process(may_call: set[str]) -> str:
+        return process_inbox_event(
+            container.uow,
+            row.id,
+            container.handlers,
+            ctx,
+            container.clock(),
+            container.transient_errors,
+            completions=container.completions,
+            may_call=may_call,
+        )
+
+    assert process(set()) == "deferred"  # on holdfast.events: no call to Stripe
+    assert handed == [(row.id, "stripe")] and acme.paths() == []
+    assert process({"stripe"}) == "processed"  # on holdfast.stripe: looked up outside any transaction, applied
+    assert acme.paths() == ["/v1/charges/ch_1"]
+    (row,) = inbox_rows(container)
+    assert row.meta["dispute_customer"] == "cus_disputed"  # kept with the delivery: a replay asks no more
+    assert reasons(client, admin) == ["dispute"]
