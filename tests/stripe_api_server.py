@@ -103,6 +103,8 @@ class StripeApiServer:
         self._failure: tuple[int, int] | None = None  # (status, listings answered normally first)
         self._listings = 0
         self._lock = threading.Lock()
+        self._hang = threading.Event()  # set: every request waits (Stripe's API hanging) until cleared
+        self._unhung = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -112,6 +114,8 @@ class StripeApiServer:
                 pass
 
             def do_GET(self) -> None:
+                if server._hang.is_set():
+                    server._unhung.wait(300)
                 status, body = server._answer(self)
                 payload = json.dumps(body).encode()
                 self.send_response(status)
@@ -154,7 +158,17 @@ class StripeApiServer:
         with self._lock:
             self._failure = None if status is None else (status, self._listings + after)
 
+    def hang(self, hanging: bool = True) -> None:
+        """While hanging, every request is held without an answer (a client's timeout ends it)."""
+        if hanging:
+            self._unhung.clear()
+            self._hang.set()
+        else:
+            self._hang.clear()
+            self._unhung.set()
+
     def reset(self) -> None:
+        self.hang(False)
         with self._lock:
             self.requests = []
             self.page_limit = None
