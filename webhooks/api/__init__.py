@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import flask_smorest
@@ -13,6 +16,33 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from webhooks.api.schemas import ErrorSchema
 from webhooks.errors import ApiError, error_response, http_error_response
+
+# The longest JSON number any field takes, in characters: money needs at most 20. A longer one
+# is refused before Python converts it (an int of over 4,300 digits raises instead of parsing).
+MAX_NUMBER_LENGTH = 100
+
+
+class _NumberTooLong(ValueError):
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"A number in the body is {length:,} characters long; "
+            f"no field takes a number longer than {MAX_NUMBER_LENGTH}."
+        )
+
+
+def _bounded(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if len(text) > MAX_NUMBER_LENGTH:
+            raise _NumberTooLong(len(text))
+        return convert(text)
+
+    return parse
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A JSON body with its numbers bounded, and fractions as exact Decimals (money is never a float)."""
+    text = raw.decode("utf-8")  # UnicodeDecodeError: webargs answers it as invalid JSON
+    return json.loads(text, parse_int=_bounded(int), parse_float=_bounded(Decimal))
 
 
 class _Parser(FlaskParser):
@@ -29,9 +59,11 @@ class _Parser(FlaskParser):
                 )
             return core.missing
         try:
-            return core.parse_json(req.get_data(cache=True))
+            return parse_json_body(req.get_data(cache=True))
         except RecursionError:
             raise ApiError(400, "malformed_json", "The body is not valid JSON: it is nested too deeply.") from None
+        except _NumberTooLong as error:
+            raise ApiError(400, "validation_error", str(error)) from None
 
     def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError(400, "malformed_json", "The body is not valid JSON.")

@@ -33,6 +33,15 @@ def _api_change() -> Change:
     return Change(container().clock(), "api", "api")
 
 
+def checked_request_id(request_id: str) -> str:
+    # Not printable (a NUL, above all) cannot be an id this API gave out, and PostgreSQL refuses NUL.
+    if not request_id.isprintable():
+        raise ApiError(
+            400, "invalid_request_id", "A request id has no control characters: use the id this API gave out."
+        )
+    return request_id
+
+
 def _not_found(error: LookupError) -> ApiError:
     return ApiError(404, "not_found", str(error))
 
@@ -98,7 +107,7 @@ def _decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 def get_request(request_id: str) -> Any:
     """One request with its state, what it waits for, and every attempt."""
     try:
-        return service.view_request(container().uow(), request_id)
+        return service.view_request(container().uow(), checked_request_id(request_id))
     except service.RequestNotFound as error:
         raise _not_found(error) from None
 
@@ -111,7 +120,7 @@ def retry_request(request_id: str) -> Any:
     """Send a failed request again, with the same idempotency key."""
     c = container()
     try:
-        return service.retry_request(c.uow(), c.context, request_id, _api_change())
+        return service.retry_request(c.uow(), c.context, checked_request_id(request_id), _api_change())
     except service.RequestNotFound as error:
         raise _not_found(error) from None
     except TransitionRefused as error:
@@ -126,7 +135,7 @@ def cancel_request(request_id: str) -> Any:
     """Cancel a request that has not been dispatched."""
     c = container()
     try:
-        return service.cancel_request(c.uow(), c.context, request_id, _api_change())
+        return service.cancel_request(c.uow(), c.context, checked_request_id(request_id), _api_change())
     except service.RequestNotFound as error:
         raise _not_found(error) from None
     except TransitionRefused as error:
