@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from domain.money import TooManyDecimals
 from domain.provisioning import TransitionRefused
 from domain.timeline import Change
 from services import provisioning as service
@@ -71,6 +72,8 @@ def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
         raise ApiError(409, "account_on_hold", str(error), reasons=error.reasons) from None
     except service.OrderConflict as error:
         raise ApiError(409, "order_conflict", str(error)) from None
+    except TooManyDecimals as error:
+        raise ApiError(400, "validation_error", f"amount: {error}") from None
     return submitted.request, 201 if submitted.created else 200
 
 
