@@ -13,6 +13,7 @@ from flask_smorest import Api
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import PathConverter
 
 from webhooks.api.schemas import ErrorSchema
 from webhooks.errors import ApiError, error_response, http_error_response
@@ -67,6 +68,16 @@ class _Parser(FlaskParser):
 
     def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError(400, "malformed_json", "The body is not valid JSON.")
+
+
+class IdWithSlashesConverter(PathConverter):
+    """``<id_with_slashes:...>``: an id that may contain "/" (a Dynamics inbox key), raw or sent as %2F.
+
+    Like werkzeug's ``path``, but matching every character, newlines included, so that the view
+    refuses an id with control characters with a sentence instead of the router answering 404.
+    """
+
+    regex = r"[^/][\s\S]*?"
 
 
 def refuse_oversized_body() -> None:
@@ -128,7 +139,12 @@ def init_api(app: Flask) -> HoldfastApi:
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={"security": [{"bearer": []}]},
     )
+    app.url_map.converters["id_with_slashes"] = IdWithSlashesConverter
     api = HoldfastApi(app)
+    api.register_converter(
+        IdWithSlashesConverter,
+        lambda _: {"type": "string", "minLength": 1, "description": 'May contain "/", sent percent-encoded (%2F).'},
+    )
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     from webhooks.api import accounts, events, ops, provisioning
 
