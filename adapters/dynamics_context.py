@@ -495,15 +495,30 @@ def _read_json(raw: bytes) -> Any:
     if not text.strip():
         raise NotAContext("The body is empty.")
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(text, parse_int=_whole_number, parse_float=Decimal, parse_constant=_reject_constant)
+    except NotAContext:
+        raise
     except json.JSONDecodeError as error:
         raise NotAContext(
             f"The body is not valid JSON: {error.msg.lower()} at line {error.lineno}, column {error.colno}."
         ) from None
     except RecursionError:
         raise NotAContext(_TOO_DEEP_TO_READ) from None
-    except ValueError as error:  # NaN/Infinity, or an integer of thousands of digits
+    except ValueError as error:  # NaN/Infinity
         raise NotAContext(f"The body is not valid JSON: {str(error).rstrip('.')}.") from None
+
+
+# Far more digits than any column holds (a BigInt has 19); Python refuses to convert 4,301.
+_MAX_WHOLE_NUMBER_DIGITS = 100
+
+
+def _whole_number(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_WHOLE_NUMBER_DIGITS:
+        raise NotAContext(
+            f"The body has a whole number of {len(text.lstrip('-')):,} digits, "
+            f"more than the {_MAX_WHOLE_NUMBER_DIGITS} any column holds."
+        )
+    return int(text)
 
 
 def _reject_constant(name: str) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.account import Account, NoSuchHold
 from domain.holds import Hold
+from domain.money import check_currency_places
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import account_evaluation, account_exposure, reevaluate_account
 from services.ports import ServiceContext, TimelineRecord, UnitOfWork
@@ -83,6 +84,7 @@ def put_account(
         if mapping is not None and mapping.account_id not in (None, account_id):
             raise CustomerAlreadyMapped(f"Stripe customer {customer_id} already maps to account {mapping.account_id}.")
         account = uow.accounts.get(account_id, lock=True)
+        _check_credit_limit_places(account, changes)
         created = account is None
         if account is None:
             account = Account(account_id)
@@ -110,6 +112,16 @@ def put_account(
         uow.commit()
         view = _view(uow, _get(uow, account_id), ctx, now)
     return view, created
+
+
+def _check_credit_limit_places(account: Account | None, changes: Mapping[str, Any]) -> None:
+    """The credit limit these changes leave fits the currency they leave (TooManyDecimals if not)."""
+    if "credit_limit" not in changes and "currency" not in changes:
+        return
+    currency = changes.get("currency", account.currency if account else None)
+    limit = changes.get("credit_limit", account.credit_limit if account else None)
+    if limit is not None:
+        check_currency_places(limit, currency)
 
 
 def _get(uow: UnitOfWork, account_id: str, *, lock: bool = False) -> Account:

@@ -25,7 +25,7 @@ from decimal import Decimal
 
 import structlog
 
-from domain.money import format_amount
+from domain.money import check_currency_places, format_amount
 from domain.provisioning import ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
 from services.accounts import AccountNotFound
@@ -77,6 +77,7 @@ def submit_order(
         account = uow.accounts.get(account_id, lock=True)
         if account is None:
             raise AccountNotFound(account_id)
+        check_currency_places(amount, account.currency)  # an order is in its account's currency
         existing = uow.requests.find_by_order(account_id, order_id)
         if existing is not None:
             if existing.amount != amount or (description is not None and existing.description != description):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import flask_smorest
@@ -10,9 +13,37 @@ from flask_smorest import Api
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import PathConverter
 
 from webhooks.api.schemas import ErrorSchema
 from webhooks.errors import ApiError, error_response, http_error_response
+
+# The longest JSON number any field takes, in characters: money needs at most 20. A longer one
+# is refused before Python converts it (an int of over 4,300 digits raises instead of parsing).
+MAX_NUMBER_LENGTH = 100
+
+
+class _NumberTooLong(ValueError):
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"A number in the body is {length:,} characters long; "
+            f"no field takes a number longer than {MAX_NUMBER_LENGTH}."
+        )
+
+
+def _bounded(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if len(text) > MAX_NUMBER_LENGTH:
+            raise _NumberTooLong(len(text))
+        return convert(text)
+
+    return parse
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A JSON body with its numbers bounded, and fractions as exact Decimals (money is never a float)."""
+    text = raw.decode("utf-8")  # UnicodeDecodeError: webargs answers it as invalid JSON
+    return json.loads(text, parse_int=_bounded(int), parse_float=_bounded(Decimal))
 
 
 class _Parser(FlaskParser):
@@ -29,12 +60,24 @@ class _Parser(FlaskParser):
                 )
             return core.missing
         try:
-            return core.parse_json(req.get_data(cache=True))
+            return parse_json_body(req.get_data(cache=True))
         except RecursionError:
             raise ApiError(400, "malformed_json", "The body is not valid JSON: it is nested too deeply.") from None
+        except _NumberTooLong as error:
+            raise ApiError(400, "validation_error", str(error)) from None
 
     def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError(400, "malformed_json", "The body is not valid JSON.")
+
+
+class IdWithSlashesConverter(PathConverter):
+    """``<id_with_slashes:...>``: an id that may contain "/" (a Dynamics inbox key), raw or sent as %2F.
+
+    Like werkzeug's ``path``, but matching every character, newlines included, so that the view
+    refuses an id with control characters with a sentence instead of the router answering 404.
+    """
+
+    regex = r"[^/][\s\S]*?"
 
 
 def refuse_oversized_body() -> None:
@@ -96,7 +139,12 @@ def init_api(app: Flask) -> HoldfastApi:
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={"security": [{"bearer": []}]},
     )
+    app.url_map.converters["id_with_slashes"] = IdWithSlashesConverter
     api = HoldfastApi(app)
+    api.register_converter(
+        IdWithSlashesConverter,
+        lambda _: {"type": "string", "minLength": 1, "description": 'May contain "/", sent percent-encoded (%2F).'},
+    )
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     from webhooks.api import accounts, events, ops, provisioning
 

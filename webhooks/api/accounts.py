@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.account import MAX_ACCOUNT_ID_LENGTH, HoldAlreadyPlaced, NoSuchHold
+from domain.money import TooManyDecimals
 from services import accounts as account_service
 from webhooks.api import Blueprint
 from webhooks.api.auth import require_admin_token
@@ -57,6 +58,8 @@ def put_account(changes: dict[str, Any], account_id: str) -> tuple[Any, int]:
         )
     except account_service.CustomerAlreadyMapped as error:
         raise ApiError(409, "customer_already_mapped", str(error)) from None
+    except TooManyDecimals as error:
+        raise ApiError(400, "validation_error", f"credit_limit: {error}") from None
     return view, 201 if created else 200
 
 

@@ -29,12 +29,14 @@ def list_events(query: dict[str, Any]) -> dict[str, Any]:
     return {"items": page, "next_cursor": encode_cursor(page[-1].id) if more else None}
 
 
-@blp.route("/<source>/<event_id>/replay", methods=["POST"])
+# A Dynamics inbox id contains "/" (operation/stage/message/entity/row). Sent raw or
+# percent-encoded (%2F), it reaches the route decoded, as one id either way.
+@blp.route("/<source>/<id_with_slashes:event_id>/replay", methods=["POST"])
 @blp.response(202, InboxEventSchema)
 @blp.alt_response(404, schema=ErrorSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The event has not failed.")
 def replay(source: str, event_id: str) -> Any:
-    """Process a failed event again."""
+    """Process a failed event again; an id that contains "/" (a Dynamics key) is sent percent-encoded or raw."""
     if not (source.isprintable() and event_id.isprintable()):
         raise ApiError(400, "invalid_event_id", "An event's source and id are printable text.")
     c = container()

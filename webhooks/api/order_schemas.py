@@ -5,15 +5,15 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from domain.provisioning import RequestState
-from webhooks.api.schemas import Money, PageQuerySchema, StrictSchema
+from webhooks.api.schemas import Money, PageQuerySchema, StrictSchema, Text
 
 
 class OrderCreateSchema(StrictSchema):
-    order_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    order_id = Text(required=True, validate=validate.Length(min=1, max=255))
     amount = Money(
         required=True, validate=validate.Range(min=0, min_inclusive=False, error="The amount must be positive.")
     )
-    description = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    description = Text(allow_none=True, validate=validate.Length(max=2000))
 
 
 class AttemptSchema(Schema):
@@ -39,8 +39,8 @@ class ProvisioningRequestSchema(Schema):
 
 
 class ProvisioningQuerySchema(PageQuerySchema):
-    state = fields.String(validate=validate.OneOf([s.value for s in RequestState]))
-    account_id = fields.String(validate=validate.Length(min=1, max=100))
+    state = Text(validate=validate.OneOf([s.value for s in RequestState]))
+    account_id = Text(validate=validate.Length(min=1, max=100))
 
 
 class ProvisioningPageSchema(Schema):

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from domain.money import TooManyDecimals
 from domain.provisioning import TransitionRefused
 from domain.timeline import Change
 from services import provisioning as service
@@ -32,6 +33,15 @@ blp.before_request(require_admin_token)
 
 def _api_change() -> Change:
     return Change(container().clock(), "api", "api")
+
+
+def checked_request_id(request_id: str) -> str:
+    # Not printable (a NUL, above all) cannot be an id this API gave out, and PostgreSQL refuses NUL.
+    if not request_id.isprintable():
+        raise ApiError(
+            400, "invalid_request_id", "A request id has no control characters: use the id this API gave out."
+        )
+    return request_id
 
 
 def _not_found(error: LookupError) -> ApiError:
@@ -63,6 +73,8 @@ def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
         raise ApiError(409, "account_on_hold", str(error), reasons=error.reasons) from None
     except service.OrderConflict as error:
         raise ApiError(409, "order_conflict", str(error)) from None
+    except TooManyDecimals as error:
+        raise ApiError(400, "validation_error", f"amount: {error}") from None
     return submitted.request, 201 if submitted.created else 200
 
 
@@ -99,7 +111,7 @@ def _decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 def get_request(request_id: str) -> Any:
     """One request with its state, what it waits for, and every attempt."""
     try:
-        return service.view_request(container().uow(), request_id)
+        return service.view_request(container().uow(), checked_request_id(request_id))
     except service.RequestNotFound as error:
         raise _not_found(error) from None
 
@@ -112,7 +124,7 @@ def retry_request(request_id: str) -> Any:
     """Send a failed request again, with the same idempotency key (``awaiting`` while its account is held)."""
     c = container()
     try:
-        return service.retry_request(c.uow(), c.context, request_id, _api_change())
+        return service.retry_request(c.uow(), c.context, checked_request_id(request_id), _api_change())
     except service.RequestNotFound as error:
         raise _not_found(error) from None
     except TransitionRefused as error:
@@ -127,7 +139,7 @@ def cancel_request(request_id: str) -> Any:
     """Cancel a request that has not been dispatched."""
     c = container()
     try:
-        return service.cancel_request(c.uow(), c.context, request_id, _api_change())
+        return service.cancel_request(c.uow(), c.context, checked_request_id(request_id), _api_change())
     except service.RequestNotFound as error:
         raise _not_found(error) from None
     except TransitionRefused as error:

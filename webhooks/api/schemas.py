@@ -19,6 +19,29 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+class Text(fields.String):
+    """Text the database can store: no NUL character (PostgreSQL refuses it) and valid Unicode.
+
+    Every string the admin API reads, in a body or a query string, is a Text: a NUL or a lone
+    surrogate (JSON can spell one as ``"\\ud800"``) is a 400 here instead of a 500 at the database.
+    """
+
+    default_error_messages = {
+        "nul": "Text cannot contain a NUL character.",
+        "surrogate": "Text must be valid Unicode; a lone surrogate is not.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("surrogate") from None
+        return text
+
+
 class Money(fields.Decimal):
     """An amount in major units as a decimal string ("1250.00"); numbers are accepted on input."""
 
@@ -73,19 +96,19 @@ class AccountSchema(Schema):
 
 
 class AccountPutSchema(StrictSchema):
-    name = fields.String(allow_none=True, validate=validate.Length(max=400))
-    stripe_customer_id = fields.String(
+    name = Text(allow_none=True, validate=validate.Length(max=400))
+    stripe_customer_id = Text(
         allow_none=False,
         validate=validate.Regexp(r"^cus_[A-Za-z0-9]{1,250}\Z", error="Not a Stripe customer id (cus_...)."),
     )
     credit_limit = Money(allow_none=True, validate=validate.Range(min=0, error="The credit limit cannot be negative."))
-    currency = fields.String(
+    currency = Text(
         allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{3}\Z", error="Not a three-letter currency code.")
     )
 
 
 class PageQuerySchema(StrictSchema):
-    cursor = fields.String(validate=validate.Length(min=1, max=500))
+    cursor = Text(validate=validate.Length(min=1, max=500))
     limit = fields.Integer(
         load_default=50, validate=validate.Range(min=1, max=500, error="limit must be from 1 to 500.")
     )
@@ -101,8 +124,8 @@ class AccountPageSchema(Schema):
 
 
 class HoldCreateSchema(StrictSchema):
-    reason = fields.String(required=True)
-    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    reason = Text(required=True)
+    note = Text(allow_none=True, validate=validate.Length(max=2000))
 
     @validates("reason")
     def _only_manual(self, value: str, **_: Any) -> None:
@@ -113,14 +136,14 @@ class HoldCreateSchema(StrictSchema):
 
 
 class HoldLiftQuerySchema(StrictSchema):
-    note = fields.String(validate=validate.Length(max=2000))
+    note = Text(validate=validate.Length(max=2000))
 
 
 class PauseSchema(StrictSchema):
     until = fields.AwareDateTime(
         required=True, metadata={"description": "ISO 8601 with a time zone; holds take effect again then"}
     )
-    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    note = Text(allow_none=True, validate=validate.Length(max=2000))
 
 
 class TimelineEntrySchema(Schema):
@@ -149,7 +172,7 @@ class InboxEventSchema(Schema):
 
 
 class InboxQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(["received", "processed", "ignored", "failed"]))
+    status = Text(validate=validate.OneOf(["received", "processed", "ignored", "failed"]))
 
 
 class InboxPageSchema(Schema):
