@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -94,6 +94,10 @@ def write_back_hold(
                     )
                 ],
             )
+        else:
+            # The task retries after the CRM's Retry-After: the sweep must not send it sooner.
+            wait = timedelta(seconds=result.retry_after_seconds or 0)
+            uow.accounts.schedule_crm_sync(account_id, now + wait + ctx.crm_recheck)
         uow.commit()
     log.info("crm_write_back", account_id=account_id, creditonhold=wanted, outcome=result.outcome, status=result.status)
     if result.outcome == "retry":
