@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from adapters.dynamics_context import Entity, EntityReference, ExecutionContext, OptionSet, parse_context
 from adapters.dynamics_webapi import WebApiError
+from domain.account import canonical_account_id
 from domain.crm import (
     ACCOUNT_NUMBER,
     CREDIT_LIMIT,
@@ -132,7 +133,7 @@ def _by_holdfast(context: ExecutionContext, options: CrmOptions) -> bool:
 def account_change(
     context: ExecutionContext, columns: Mapping[str, Any], changed: Mapping[str, Any], options: CrmOptions
 ) -> CrmAccountChange:
-    account_id = (context.primary_entity_id or "").lower()
+    account_id = canonical_account_id(context.primary_entity_id or "")
     if not account_id:
         raise IncompleteCrmEvent("The account event has no PrimaryEntityId.")
     values: dict[str, Any] = {}
@@ -179,7 +180,7 @@ def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOr
             raise InvalidCrmColumn(
                 f"The salesorder {order_id} is for a {customer.logical_name}, not an account: Holdfast holds accounts."
             )
-        account_id = customer.id.lower()
+        account_id = canonical_account_id(customer.id)
     elif customer is not None:
         raise InvalidCrmColumn("The column customerid is not a reference to an account.")
     state = columns.get("statecode")

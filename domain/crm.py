@@ -8,14 +8,13 @@ echo of Holdfast's own write (our application user writing the value we wrote).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.account import Account
+from domain.account import Account, guid
 from domain.timeline import Change, TimelineEntry
 
 NAME = "name"
@@ -27,13 +26,10 @@ ACCOUNT_COLUMNS = frozenset({NAME, ACCOUNT_NUMBER, CREDIT_LIMIT, CREDIT_ON_HOLD,
 
 SUBMITTED, CANCELED = 1, 2
 
-_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
-
 
 def crm_row_id(value: str) -> str | None:
     """A Dataverse row id as the CRM keys it (a GUID, lower case, no braces); None if it is not one."""
-    match = _GUID.fullmatch(value.strip())
-    return match.group(1).lower() if match else None
+    return guid(value)
 
 
 def is_crm_account_id(account_id: str) -> bool:
