@@ -12,7 +12,8 @@ converted as follows: Money -> ``Decimal``; OptionSetValue -> :class:`OptionSet`
 choice (a list of OptionSetValue) -> ``tuple[OptionSet, ...]``; EntityReference ->
 :class:`EntityReference`; Entity -> :class:`Entity`; EntityCollection -> ``tuple[Entity, ...]``;
 ``KeyValuePairOf...`` -> a ``(key, value)`` tuple; a ``/Date(...)/`` string -> an aware UTC
-``datetime``; a GUID string -> the same string in lower case; a JSON number with a fraction ->
+``datetime``; a GUID string -> the same string in lower case (ids of rows and operations may
+come in braces too: they are read without them); a JSON number with a fraction ->
 ``Decimal`` (the body is read with ``parse_float=Decimal``, so ``2154.32`` stays exact); other
 lists -> tuples. Objects of any other ``__type`` (``QueryExpression``, ...) are kept as given,
 as read-only mappings. Text is never "repaired": mojibake in a body stays as it came.
@@ -31,6 +32,8 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate
+
+from domain.account import guid
 
 __all__ = [
     "Entity",
@@ -226,13 +229,16 @@ class _Value(fields.Field[Any]):
 
 
 class _Guid(fields.String):
+    """A row or operation id: a GUID in any case, with or without braces, read as lower case without braces."""
+
     default_error_messages = {"invalid_guid": "is not a GUID"}
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not _GUID.fullmatch(text):
+        canonical = guid(text) if text == text.strip() else None
+        if canonical is None:
             raise self.make_error("invalid_guid")
-        return text.lower()
+        return canonical
 
 
 class _Date(fields.Field[datetime]):

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from adapters.dynamics_context import Entity, EntityReference, ExecutionContext, OptionSet, parse_context
 from adapters.dynamics_webapi import WebApiError
+from domain.account import canonical_account_id
 from domain.crm import (
     ACCOUNT_NUMBER,
     CREDIT_LIMIT,
@@ -23,6 +24,7 @@ from domain.crm import (
     STRIPE_CUSTOMER_ID,
     CrmAccountChange,
     CrmOrderChange,
+    trusted_modified_at,
 )
 from services.crm_processing import (
     IncompleteCrmEvent,
@@ -130,9 +132,15 @@ def _by_holdfast(context: ExecutionContext, options: CrmOptions) -> bool:
 
 
 def account_change(
-    context: ExecutionContext, columns: Mapping[str, Any], changed: Mapping[str, Any], options: CrmOptions
+    context: ExecutionContext,
+    columns: Mapping[str, Any],
+    changed: Mapping[str, Any],
+    options: CrmOptions,
+    *,
+    received_at: datetime,
 ) -> CrmAccountChange:
-    account_id = (context.primary_entity_id or "").lower()
+    """The account change a delivery carries, ordered by its modifiedon (capped near ``received_at``)."""
+    account_id = canonical_account_id(context.primary_entity_id or "")
     if not account_id:
         raise IncompleteCrmEvent("The account event has no PrimaryEntityId.")
     values: dict[str, Any] = {}
@@ -162,7 +170,7 @@ def account_change(
         account_id=account_id,
         message=context.message_name,
         values=values,
-        modified_at=modified_at or datetime.now(UTC),
+        modified_at=trusted_modified_at(modified_at or received_at, received_at),
         operation=(context.operation_id or context.request_id or "unknown").lower(),
         by_holdfast=_by_holdfast(context, options),
     )
@@ -179,7 +187,7 @@ def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOr
             raise InvalidCrmColumn(
                 f"The salesorder {order_id} is for a {customer.logical_name}, not an account: Holdfast holds accounts."
             )
-        account_id = customer.id.lower()
+        account_id = canonical_account_id(customer.id)
     elif customer is not None:
         raise InvalidCrmColumn("The column customerid is not a reference to an account.")
     state = columns.get("statecode")
@@ -205,7 +213,7 @@ def check_delivery(context: ExecutionContext, options: CrmOptions) -> None:
         return
     columns = _columns(context)
     if context.primary_entity_name == ACCOUNT_ENTITY:
-        account_change(context, columns, _changed(context), options)
+        account_change(context, columns, _changed(context), options, received_at=datetime.now(UTC))
     else:
         order_change(context, columns)
 
@@ -281,7 +289,8 @@ def make_dynamics_handler(options: CrmOptions) -> Any:
                     "(DYNAMICS_API_URL), so the row cannot be read."
                 )
         if entity == ACCOUNT_ENTITY:
-            return apply_account_change_from_crm(uow, account_change(context, columns, changed, options), ctx, now)
+            change = account_change(context, columns, changed, options, received_at=delivery.received_at)
+            return apply_account_change_from_crm(uow, change, ctx, now)
         return apply_order_change_from_crm(uow, order_change(context, columns), ctx, now)
 
     return handle

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 from celery import Celery
 from sqlalchemy import Engine
@@ -74,7 +75,7 @@ class Container:
     def deliveries(self) -> SqlDeliveryStore:
         """Where webhooks store deliveries: one statement, one transaction, its own small pool."""
         return SqlDeliveryStore(
-            make_engine(self.settings.database_url, pool_pre_ping=False, pool_size=4, max_overflow=8)
+            database_engine(self.settings, pool_pre_ping=False, pool_size=4, max_overflow=8)
             if not self.settings.database_url.startswith("sqlite")
             else self.engine
         )
@@ -84,7 +85,7 @@ class Container:
         """One sender per account: its own connections on PostgreSQL (one per account being sent)."""
         s = self.settings
         engine = (
-            make_engine(s.database_url, pool_size=s.provisioning_threads + 2, max_overflow=s.provisioning_threads)
+            database_engine(s, pool_size=s.provisioning_threads + 2, max_overflow=s.provisioning_threads)
             if not s.database_url.startswith("sqlite")
             else self.engine
         )
@@ -111,6 +112,16 @@ class Container:
     def crm_options(self) -> CrmOptions:
         """How CRM deliveries are read: the Stripe customer column, Holdfast's own CRM user."""
         return crm_options(self.settings)
+
+
+def database_engine(settings: Settings, **overrides: Any) -> Engine:
+    """An engine with the configured connect and statement timeouts."""
+    return make_engine(
+        settings.database_url,
+        connect_timeout=settings.database_connect_timeout,
+        statement_timeout=settings.database_statement_timeout,
+        **overrides,
+    )
 
 
 def make_broker_watch(settings: Settings) -> RedisBrokerWatch | DurableBrokerWatch:
@@ -161,7 +172,7 @@ def build(settings: Settings | None = None) -> Container:
     except PolicyError as error:
         raise ConfigurationError(str(error)) from None
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
+    engine = database_engine(settings)
     celery = create_celery(settings)
     crm = make_crm_client(settings)
     options = crm_options(settings)

@@ -70,6 +70,8 @@ class Settings:
     instance_dir: Path
     stripe_webhook_secrets: tuple[str, ...] = field(repr=False)
     admin_api_token: str = field(repr=False)
+    database_connect_timeout: int = 5  # seconds (PostgreSQL); 0: no limit
+    database_statement_timeout: float = 30.0  # seconds (PostgreSQL); 0: no limit
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
     # Stripe's API and the Dataverse Web API: short timeouts, the tasks retry with backoff.
@@ -203,6 +205,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         instance_dir=instance_dir,
         stripe_webhook_secrets=secrets,
         admin_api_token=admin_token,
+        database_connect_timeout=_int(env, "DATABASE_CONNECT_TIMEOUT", 5),
+        database_statement_timeout=_float(env, "DATABASE_STATEMENT_TIMEOUT", 30.0),
         stripe_api_key=(env.get("STRIPE_API_KEY") or None),
         stripe_api_base=(env.get("STRIPE_API_BASE") or None),
         peer_connect_timeout=_float(env, "PEER_CONNECT_TIMEOUT", 3.05),

@@ -6,6 +6,7 @@ the caller saves both in one transaction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +17,26 @@ from domain.policy import HoldPolicy
 from domain.timeline import Change, TimelineEntry
 
 MAX_ACCOUNT_ID_LENGTH = 100
+
+_HEX = "[0-9a-fA-F]"
+_GUID = re.compile(
+    rf"(?P<brace>\{{)?(?P<guid>{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})(?(brace)\}})"
+)
+
+
+def guid(value: str) -> str | None:
+    """The GUID ``value`` writes (any case, braces or not), lower case without braces; None if it is not one."""
+    match = _GUID.fullmatch(value.strip())
+    return match.group("guid").lower() if match else None
+
+
+def canonical_account_id(account_id: str) -> str:
+    """One spelling per account: a GUID becomes lower case without braces; any other id stays as given.
+
+    CRM account ids are GUIDs, and the CRM, Stripe's metadata and people write them in
+    either case, with or without braces: every way in calls this, so each is one account.
+    """
+    return guid(account_id) or account_id
 
 
 class HoldError(Exception):

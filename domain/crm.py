@@ -2,20 +2,21 @@
 
 Update bodies carry only the columns that changed, and deliveries can arrive out of order,
 so each column keeps the CRM time (``modifiedon``) of the value applied: an older value never
-overwrites a newer one. ``creditonhold`` is finance's credit review, except when it is the
-echo of Holdfast's own write (our application user writing the value we wrote).
+overwrites a newer one. A ``modifiedon`` is believed only up to the time the delivery was
+received plus a small skew, so a value stamped far in the future cannot freeze its column.
+``creditonhold`` is finance's credit review, except when it is the echo of Holdfast's own
+write (our application user writing the value we wrote).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from domain.account import Account
+from domain.account import Account, guid
 from domain.timeline import Change, TimelineEntry
 
 NAME = "name"
@@ -27,13 +28,19 @@ ACCOUNT_COLUMNS = frozenset({NAME, ACCOUNT_NUMBER, CREDIT_LIMIT, CREDIT_ON_HOLD,
 
 SUBMITTED, CANCELED = 1, 2
 
-_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+# How far ahead of the time a delivery was received its modifiedon may be: clocks differ a
+# little; beyond that, the stamp is wrong and would keep every later update of the column out.
+MAX_CRM_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def crm_row_id(value: str) -> str | None:
     """A Dataverse row id as the CRM keys it (a GUID, lower case, no braces); None if it is not one."""
-    match = _GUID.fullmatch(value.strip())
-    return match.group(1).lower() if match else None
+    return guid(value)
+
+
+def trusted_modified_at(modified_at: datetime, received_at: datetime) -> datetime:
+    """The CRM time of a change as Holdfast orders it: ``modifiedon``, at most received time plus the skew."""
+    return min(modified_at, received_at + MAX_CRM_CLOCK_SKEW)
 
 
 def is_crm_account_id(account_id: str) -> bool:

@@ -36,7 +36,8 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(_url())
+    # No statement timeout: a migration (an index on a big table) may rightly take minutes.
+    engine = make_engine(_url(), statement_timeout=None)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():

@@ -83,12 +83,8 @@ def put_account(
         mapping = uow.customers.lock(customer_id, now) if customer_id else None
         if mapping is not None and mapping.account_id not in (None, account_id):
             raise CustomerAlreadyMapped(f"Stripe customer {customer_id} already maps to account {mapping.account_id}.")
-        account = uow.accounts.get(account_id, lock=True)
-        _check_credit_limit_places(account, changes)
-        created = account is None
-        if account is None:
-            account = Account(account_id)
-            uow.accounts.add(account, now)
+        account, created = uow.accounts.create_or_lock(account_id, now)
+        _check_credit_limit_places(account, changes)  # refused: the rollback undoes a creation too
         entries: list[TimelineEntry] = []
         updated = {
             key: changes[key]

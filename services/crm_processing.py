@@ -7,7 +7,6 @@ from datetime import datetime
 
 import structlog
 
-from domain.account import Account
 from domain.crm import CANCELED, STRIPE_CUSTOMER_ID, SUBMITTED, CrmAccountChange, CrmOrderChange, apply_account_change
 from domain.money import format_amount
 from domain.provisioning import ACCOUNT, ProvisioningRequest, RequestState, TransitionRefused
@@ -33,13 +32,14 @@ def apply_account_change_from_crm(
     customer_id = change.values.get(STRIPE_CUSTOMER_ID)
     # Lock order everywhere: the Stripe customer first, then the account.
     mapping = uow.customers.lock(customer_id, now) if isinstance(customer_id, str) and customer_id else None
-    account = uow.accounts.get(change.account_id, lock=True)
-    if account is None:
-        if change.message == "Delete":
+    if change.message == "Delete":
+        account = uow.accounts.get(change.account_id, lock=True)
+        if account is None:
             return Handled("ignored")
-        account = Account(change.account_id)
-        uow.accounts.add(account, now)
-        uow.timeline.append(change.account_id, [TimelineEntry.of(at, "account_created")])
+    else:
+        account, created = uow.accounts.create_or_lock(change.account_id, now)
+        if created:
+            uow.timeline.append(change.account_id, [TimelineEntry.of(at, "account_created")])
     crm = uow.accounts.crm_state(change.account_id)
     if change.message == "Delete":
         entries = [TimelineEntry.of(at, "crm_account_deleted")]

@@ -125,7 +125,12 @@ class InvoiceRepository(Protocol):
 class AccountRepository(Protocol):
     def get(self, account_id: str, *, lock: bool = False) -> Account | None: ...
 
-    def add(self, account: Account, now: datetime) -> None: ...
+    def create_or_lock(self, account_id: str, now: datetime) -> tuple[Account, bool]:
+        """Create the account if it is missing and lock it; the account and whether this call created it.
+
+        Two transactions creating one account at once both succeed: the second waits for the
+        first to commit, then finds its row. Lock order everywhere: the Stripe customer first.
+        """
 
     def save(self, account: Account, now: datetime) -> None: ...
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
+from domain.account import canonical_account_id
 from domain.disputes import CLOSED_STATUSES, OPEN_STATUSES, DisputeFact
 from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
 from domain.money import from_minor_units
@@ -245,7 +246,7 @@ class CustomerDetails:
 
 
 def customer_details(event: StripeEvent) -> CustomerDetails:
-    """The customer and the CRM account its metadata names, if any."""
+    """The customer and the CRM account its metadata names, if any (a GUID in its one spelling)."""
     customer = event.object
     customer_id = _require_str(customer, "id", "customer")
     metadata = customer.get("metadata") or {}
@@ -258,7 +259,7 @@ def customer_details(event: StripeEvent) -> CustomerDetails:
     currency = customer.get("currency")
     return CustomerDetails(
         customer_id=customer_id,
-        crm_account_id=crm_id.strip() if isinstance(crm_id, str) else None,
+        crm_account_id=canonical_account_id(crm_id.strip()) if isinstance(crm_id, str) else None,
         name=name if isinstance(name, str) else None,
         currency=currency.lower() if isinstance(currency, str) else None,
     )

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from domain.account import Account
 from domain.disputes import merge_dispute
 from domain.invoices import merge
 from domain.timeline import Change, TimelineEntry
@@ -120,9 +119,11 @@ def _apply_customer_event(uow: UnitOfWork, event: StripeEvent, ctx: ServiceConte
     if mapping.mapped_at is not None and mapping.mapped_at > event.created:
         return Handled("processed", mapping.account_id)  # an older event: the newer mapping stands
     account_id = details.crm_account_id
-    account = uow.accounts.get(account_id, lock=True)
-    if account is None:
-        uow.accounts.add(Account(account_id, name=details.name, currency=details.currency), change.at)
+    # Lock order: the customer (above), then the account.
+    account, created = uow.accounts.create_or_lock(account_id, change.at)
+    if created:
+        account.name, account.currency = details.name, details.currency
+        uow.accounts.save(account, change.at)
         uow.timeline.append(account_id, [TimelineEntry.of(change, "account_created", name=details.name)])
     map_customer(uow, details.customer_id, account_id, mapping.account_id, event.created, ctx, change)
     return Handled("processed", account_id)

@@ -245,7 +245,6 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1, what:
 def process_pending(container: Container) -> list[str]:
     """Process every stored, unprocessed delivery with the same service call the worker task makes."""
     from adapters.db.tables import InboxEventRow
-    from services.inbox import process_inbox_event
 
     with container.session_factory() as session:
         ids = list(
@@ -253,19 +252,23 @@ def process_pending(container: Container) -> list[str]:
                 select(InboxEventRow.id).where(InboxEventRow.status == "received").order_by(InboxEventRow.id)
             ).scalars()
         )
-    return [
-        process_inbox_event(
-            container.uow,
-            i,
-            container.handlers,
-            container.context,
-            container.clock(),
-            container.transient_errors,
-            completions=container.completions,
-            may_call={"stripe", "crm"},  # one process here: it may call every peer itself
-        )
-        for i in ids
-    ]
+    return [process_one(container, i) for i in ids]
+
+
+def process_one(container: Container, inbox_id: int) -> str:
+    """Process one stored delivery with the same service call the worker task makes."""
+    from services.inbox import process_inbox_event
+
+    return process_inbox_event(
+        container.uow,
+        inbox_id,
+        container.handlers,
+        container.context,
+        container.clock(),
+        container.transient_errors,
+        completions=container.completions,
+        may_call={"stripe", "crm"},  # one process here: it may call every peer itself
+    )
 
 
 def inbox_rows(container: Container) -> list[Any]:

@@ -1,22 +1,61 @@
-"""Engine and session factory for PostgreSQL (production) or a SQLite file (embedded default)."""
+"""Engine and session factory for PostgreSQL (production) or a SQLite file (embedded default).
+
+Every engine hides bound parameters from SQL errors (they carry customer data, and error text
+ends up in logs and in ``last_error``). On PostgreSQL, connecting and each statement are
+bounded in time, so a database that hangs fails a task (which retries) instead of holding a
+worker and its locks for ever.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30.0
 
-def make_engine(url: str, **overrides: Any) -> Engine:
-    """Create the engine; SQLite gets WAL, a busy timeout and write-locking transactions."""
+
+def make_engine(
+    url: str,
+    *,
+    connect_timeout: int | None = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    **overrides: Any,
+) -> Engine:
+    """Create the engine; SQLite gets WAL, a busy timeout and write-locking transactions.
+
+    On PostgreSQL, ``connect_timeout`` (whole seconds) and ``statement_timeout`` (seconds) bound
+    connecting and each statement; None (or 0) means no limit. A ``connect_timeout`` in the URL wins.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **overrides)
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **overrides)
         _serialize_sqlite_writers(engine)
         return engine
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 10,
+        "hide_parameters": True,
+        "connect_args": _postgres_connect_args(url, connect_timeout, statement_timeout),
+    }
     options.update(overrides)
     return create_engine(url, **options)
+
+
+def _postgres_connect_args(url: str, connect_timeout: int | None, statement_timeout: float | None) -> dict[str, Any]:
+    query = make_url(url).query
+    args: dict[str, Any] = {}
+    if connect_timeout and "connect_timeout" not in query:
+        args["connect_timeout"] = int(connect_timeout)
+    if statement_timeout:
+        # Sent at connection start (libpq "options"), so every session has it without a round trip.
+        given = query.get("options")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        limit = f"-c statement_timeout={max(1, round(statement_timeout * 1000))}"
+        args["options"] = f"{given} {limit}" if given else limit
+    return args
 
 
 def _serialize_sqlite_writers(engine: Engine) -> None:

@@ -289,10 +289,19 @@ class SqlAccountRepository:
             return None
         return self._account(row, self._holds(account_id))
 
-    def add(self, account: Account, now: datetime) -> None:
-        self.session.add(AccountRow(account_id=account.account_id, created_at=now, updated_at=now))
-        self.session.flush()
-        self.save(account, now)
+    def create_or_lock(self, account_id: str, now: datetime) -> tuple[Account, bool]:
+        # Insert-or-lock, never insert-then-fail: a transaction creating the same account at the
+        # same moment makes this INSERT wait for its commit and then do nothing, and the SELECT
+        # finds (and locks) the committed row. RETURNING says which transaction created it.
+        inserted = self.session.execute(
+            _insert(self.session, AccountRow)
+            .values(account_id=account_id, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["account_id"])
+            .returning(AccountRow.account_id)
+        ).scalar_one_or_none()
+        account = self.get(account_id, lock=True)
+        assert account is not None, "the account row was inserted or found just now"
+        return account, inserted is not None
 
     def schedule_evaluation(self, account_id: str, at: datetime | None) -> None:
         self.session.execute(

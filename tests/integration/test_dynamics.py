@@ -298,3 +298,24 @@ def test_a_stripped_body_without_the_web_api_fails_with_a_clear_error(client: An
     assert process_pending(container) == ["failed"]
     (row,) = inbox_rows(container)
     assert "Web API is not configured" in row.last_error
+
+
+def test_a_modifiedon_far_in_the_future_applies_but_cannot_freeze_later_updates(
+    client: Any, admin: dict[str, str], container: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = container.clock()
+    deliver(client, container, account_create(ACCOUNT, at=now - timedelta(minutes=1)))
+    year_2999 = datetime(2999, 1, 1, tzinfo=UTC)
+    deliver(
+        client,
+        container,
+        account_update(ACCOUNT, {"name": "Clock gone wrong", "creditlimit": money("100")}, at=year_2999),
+    )
+    account = get_account(client, admin)
+    assert (account["name"], account["credit_limit"]) == ("Clock gone wrong", "100.00")
+
+    later = now + timedelta(minutes=10)  # past the skew allowed to the CRM's clock
+    monkeypatch.setattr(container, "clock", lambda: later)
+    deliver(client, container, account_update(ACCOUNT, {"name": "Fixed", "creditlimit": money("200")}, at=later))
+    account = get_account(client, admin)
+    assert (account["name"], account["credit_limit"]) == ("Fixed", "200.00")

@@ -76,3 +76,35 @@ def test_only_guid_ids_can_be_crm_accounts() -> None:
     assert is_crm_account_id("{53C52F26-A89D-EF11-8A69-000D3A30B0C1}")
     assert not is_crm_account_id("acme")
     assert not is_crm_account_id("53c52f26-a89d-ef11-8a69-000d3a30b0c1/../x")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "53c52f26-a89d-ef11-8a69-000d3a30b0c1",
+        "53C52F26-A89D-EF11-8A69-000D3A30B0C1",
+        "{53c52f26-a89d-ef11-8a69-000d3a30b0c1}",
+        "{53C52F26-a89d-EF11-8a69-000D3A30B0C1}",
+    ],
+)
+def test_a_guid_account_id_has_one_spelling_however_it_is_written(spelling: str) -> None:
+    from domain.account import canonical_account_id
+
+    assert canonical_account_id(spelling) == "53c52f26-a89d-ef11-8a69-000d3a30b0c1"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "Acme",
+        "ACME-1",
+        "{not-a-guid}",
+        "{53c52f26-a89d-ef11-8a69-000d3a30b0c1",  # one brace is not a braced GUID
+        "53C52F26-A89D-EF11-8A69-000D3A30B0C1}",
+        "53C52F26A89DEF118A69000D3A30B0C1",  # no hyphens: not how Dataverse writes a GUID
+    ],
+)
+def test_any_other_account_id_stays_as_given(other: str) -> None:
+    from domain.account import canonical_account_id
+
+    assert canonical_account_id(other) == other

@@ -50,6 +50,8 @@ def test_a_rediss_url_gets_tls_verified_unless_told_otherwise() -> None:
         ({**BASE, "ADMIN_API_TOKEN": "short"}, "ADMIN_API_TOKEN is not set or shorter than 16 characters"),
         ({**BASE, "REDIS_URL": "amqp://guest@localhost"}, "REDIS_URL must start with redis:// or rediss://"),
         ({**BASE, "PROVISIONING_MAX_ATTEMPTS": "many"}, "PROVISIONING_MAX_ATTEMPTS must be a whole number"),
+        ({**BASE, "DATABASE_CONNECT_TIMEOUT": "2.5"}, "DATABASE_CONNECT_TIMEOUT must be a whole number"),
+        ({**BASE, "DATABASE_STATEMENT_TIMEOUT": "-1"}, "DATABASE_STATEMENT_TIMEOUT must not be negative"),
     ],
 )
 def test_a_configuration_that_cannot_start_is_refused_with_a_sentence(env: dict[str, str], sentence: str) -> None:
@@ -60,3 +62,10 @@ def test_a_configuration_that_cannot_start_is_refused_with_a_sentence(env: dict[
 def test_secrets_do_not_appear_in_the_settings_repr() -> None:
     settings = load_settings(BASE)
     assert "x" * 24 not in repr(settings) and "whsec_a" not in repr(settings)
+
+
+def test_database_timeouts_default_to_5_and_30_seconds_and_can_be_changed() -> None:
+    defaults = load_settings(BASE)
+    assert (defaults.database_connect_timeout, defaults.database_statement_timeout) == (5, 30.0)
+    changed = load_settings({**BASE, "DATABASE_CONNECT_TIMEOUT": "10", "DATABASE_STATEMENT_TIMEOUT": "2.5"})
+    assert (changed.database_connect_timeout, changed.database_statement_timeout) == (10, 2.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.account import MAX_ACCOUNT_ID_LENGTH, HoldAlreadyPlaced, NoSuchHold
+from domain.account import MAX_ACCOUNT_ID_LENGTH, HoldAlreadyPlaced, NoSuchHold, canonical_account_id
 from domain.money import TooManyDecimals
 from services import accounts as account_service
 from webhooks.api import Blueprint
@@ -30,11 +30,12 @@ blp.before_request(require_admin_token)
 
 
 def checked_account_id(account_id: str) -> str:
+    """The account id of a path, checked and in its one spelling (a GUID in lower case, without braces)."""
     if not account_id.strip() or len(account_id) > MAX_ACCOUNT_ID_LENGTH or not account_id.isprintable():
         raise ApiError(
             400, "invalid_account_id", f"An account id is 1 to {MAX_ACCOUNT_ID_LENGTH} printable characters."
         )
-    return account_id
+    return canonical_account_id(account_id)
 
 
 def _not_found(error: account_service.AccountNotFound) -> ApiError:

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from domain.account import canonical_account_id
 from domain.money import TooManyDecimals
 from domain.provisioning import TransitionRefused
 from domain.timeline import Change
@@ -86,8 +87,13 @@ def list_requests(query: dict[str, Any]) -> dict[str, Any]:
     c = container()
     limit = query["limit"]
     after = _decode_request_cursor(query.get("cursor"))
+    account_id = query.get("account_id")
     requests = service.list_requests(
-        c.uow(), state=query.get("state"), account_id=query.get("account_id"), after=after, limit=limit + 1
+        c.uow(),
+        state=query.get("state"),
+        account_id=canonical_account_id(account_id) if account_id else None,
+        after=after,
+        limit=limit + 1,
     )
     page, more = requests[:limit], len(requests) > limit
     cursor = encode_cursor(json.dumps([page[-1].created_at.isoformat(), page[-1].request_id])) if more else None
