@@ -106,6 +106,7 @@ class Container:
             ),
             crm_write_back=self.crm is not None,
             crm_recheck=timedelta(seconds=s.crm_recheck_seconds),
+            peer_patience=timedelta(seconds=3 * (s.peer_connect_timeout + s.peer_read_timeout)),
         )
 
     @property

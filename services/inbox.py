@@ -117,8 +117,14 @@ def process_inbox_event(
         completion = (completions or {}).get(event.source)
         needs = completion if completion is not None and completion.needed(uow, event) else None
     if needs is not None:
+        # Handed on, or about to call the peer: the sweep leaves the row alone for as long as a
+        # call may take (else it would queue it again, and a hanging peer would take every worker).
+        with new_uow() as uow:
+            uow.inbox.mark_queued(inbox_id, now + ctx.peer_patience)
+            if needs.peer not in may_call:
+                ctx.publisher.complete_inbox_event(inbox_id, needs.peer)
+            uow.commit()
         if needs.peer not in may_call:
-            ctx.publisher.complete_inbox_event(inbox_id, needs.peer)
             return DEFERRED
         try:
             extra = needs.complete(event)  # outside any transaction: the peer may be slow
@@ -192,16 +198,21 @@ def failure_sentence(error: BaseException) -> str:
     """
     original = getattr(error, "orig", None)
     if original is not None and hasattr(error, "statement"):
-        first = (str(original).strip().splitlines() or [""])[0]
+        primary = getattr(getattr(original, "diag", None), "message_primary", None)  # psycopg: no DETAIL
+        first = primary or (str(original).strip().splitlines() or [""])[0]
         return f"{type(original).__name__}: {first}"[:500]
     return f"{type(error).__name__}: {error}"[:2000]
 
 
-def record_transient_error(uow: UnitOfWork, inbox_id: int, error: str) -> None:
-    """Note a transient failure on the row (best effort: the database may be what failed)."""
+def record_transient_error(uow: UnitOfWork, inbox_id: int, error: str, next_try_at: datetime | None = None) -> None:
+    """Note a transient failure on the row (best effort: the database may be what failed).
+
+    ``next_try_at``: when the task's retry is due; the sweep re-queues the row only if that passes
+    without it being processed (the retry was lost), not while a slow peer is being waited out.
+    """
     try:
         with uow:
-            uow.inbox.record_attempt_error(inbox_id, error)
+            uow.inbox.record_attempt_error(inbox_id, error, next_try_at=next_try_at)
             uow.commit()
     except Exception:
         log.warning("could_not_record_transient_error", inbox_id=inbox_id)

@@ -74,7 +74,11 @@ class InboxRepository(Protocol):
         self, inbox_id: int, status: str, now: datetime, *, error: str | None = None, account_id: str | None = None
     ) -> None: ...
 
-    def record_attempt_error(self, inbox_id: int, error: str) -> None: ...
+    def record_attempt_error(self, inbox_id: int, error: str, *, next_try_at: datetime | None = None) -> None:
+        """Count a failed attempt; with ``next_try_at``, the time its retry is due (the sweep waits for it)."""
+
+    def mark_queued(self, inbox_id: int, at: datetime) -> None:
+        """The delivery was handed on (to a queue) at ``at``: the sweep leaves it alone for a while."""
 
     def add_meta(self, inbox_id: int, meta: Mapping[str, Any]) -> None:
         """Keep more about the delivery (what its source's API said about it) in its ``meta``."""
@@ -332,6 +336,9 @@ class ServiceContext:
     crm_write_back: bool = False  # the Dynamics Web API is configured: the CRM's creditonhold follows
     # A write-back not confirmed this long after it was wanted (lost, given up) is sent again.
     crm_recheck: timedelta = timedelta(minutes=2)
+    # How long a delivery handed to a peer's queue may take (a call and its retry) before the sweep
+    # hands it on again.
+    peer_patience: timedelta = timedelta(seconds=40)
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

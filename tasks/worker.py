@@ -9,7 +9,7 @@ a task that reaches it is killed like a crashed worker, and what it left is foun
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task
 from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
@@ -131,10 +131,17 @@ def process_inbox_event(self: Task, inbox_id: int) -> str:
             c.uow, inbox_id, c.handlers, c.context, c.clock(), c.transient_errors, completions=c.completions
         )
     except c.transient_errors as error:
-        inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry")
-        if self.request.retries >= settings.task_max_retries:
-            raise  # the row stays received; the sweep picks it up later
-        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
+        _retry_event(self, c, inbox_id, error, _backoff(self.request.retries))
+
+
+def _retry_event(task: Task, c: Container, inbox_id: int, error: BaseException, countdown: float) -> NoReturn:
+    """Retry a delivery's task after ``countdown``; the row says when, so the sweep waits for it."""
+    last = task.request.retries >= settings.task_max_retries
+    next_try_at = None if last else c.clock() + timedelta(seconds=countdown)
+    inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry", next_try_at)
+    if last:
+        raise error  # the row stays received; the sweep picks it up later
+    raise task.retry(exc=error, countdown=countdown) from None
 
 
 @app.task(
@@ -159,11 +166,8 @@ def complete_inbox_event(self: Task, inbox_id: int, peer: str) -> str:
             may_call={peer},
         )
     except c.transient_errors as error:
-        inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry")
-        if self.request.retries >= settings.task_max_retries:
-            raise  # the row stays received; the sweep picks it up later
         wait = error.retry_after_seconds if isinstance(error, PeerUnavailable) else None
-        raise self.retry(exc=error, countdown=max(wait or 0, _backoff(self.request.retries))) from None
+        _retry_event(self, c, inbox_id, error, max(wait or 0, _backoff(self.request.retries)))
 
 
 @app.task(name=TASK_SWEEP_INBOX, acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT)

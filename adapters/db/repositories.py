@@ -103,12 +103,14 @@ class SqlInboxRepository:
             )
         )
 
-    def record_attempt_error(self, inbox_id: int, error: str) -> None:
-        self.session.execute(
-            update(InboxEventRow)
-            .where(InboxEventRow.id == inbox_id)
-            .values(last_error=error, attempts=InboxEventRow.attempts + 1)
-        )
+    def record_attempt_error(self, inbox_id: int, error: str, *, next_try_at: datetime | None = None) -> None:
+        values: dict[str, Any] = {"last_error": error, "attempts": InboxEventRow.attempts + 1}
+        if next_try_at is not None:
+            values["queued_at"] = next_try_at  # the sweep leaves it alone until then
+        self.session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values))
+
+    def mark_queued(self, inbox_id: int, at: datetime) -> None:
+        self.session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(queued_at=at))
 
     def add_meta(self, inbox_id: int, meta: Mapping[str, Any]) -> None:
         row = self.session.get(InboxEventRow, inbox_id)
