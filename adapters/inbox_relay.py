@@ -50,6 +50,7 @@ class InboxRelay:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.listen_timeout = listen_timeout
+        self._recovery_due = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inbox-relay", daemon=True)
 
@@ -70,8 +71,11 @@ class InboxRelay:
         return connection
 
     def _check_broker(self) -> None:
-        if self.watch is not None and self.watch.lost_messages() and self.recover is not None:
-            self.recover()
+        if self.watch is not None and self.watch.lost_messages():
+            self._recovery_due = self.recover is not None
+        if self._recovery_due and self.recover is not None:
+            self.recover()  # if it fails part-way, it is tried again on the next turn
+            self._recovery_due = False
 
     def _run(self) -> None:
         listener: psycopg.Connection[Any] | None = None

@@ -6,7 +6,7 @@ import ssl
 from typing import Any
 
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from adapters.broker import QUEUE_EVENTS, QUEUES, TASK_QUEUES, TASK_RECONCILE_STRIPE, TASK_SWEEP_INBOX, TASK_TICK
 from bootstrap.settings import Settings
@@ -18,7 +18,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a worker waits out a broker outage instead of exiting
         # A worker without -Q consumes every queue; `-Q holdfast.provisioning` (and so on) splits them.
-        "task_queues": [Queue(name) for name in QUEUES],  # type: ignore[no-untyped-call]
+        # Each queue bound to an exchange of its own by its own name: a message reaches one queue only.
+        "task_queues": [Queue(name, Exchange(name), routing_key=name) for name in QUEUES],  # type: ignore[no-untyped-call]
         "task_default_queue": QUEUE_EVENTS,
         "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
         "task_acks_late": True,

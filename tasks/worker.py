@@ -8,6 +8,7 @@ a task that reaches it is killed like a crashed worker, and what it left is foun
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -17,6 +18,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from structlog import get_logger
 
 from adapters.broker import (
+    QUEUE_EVENTS,
     TASK_COMPLETE_INBOX_EVENT,
     TASK_DISPATCH_PROVISIONING,
     TASK_PROCESS_INBOX_EVENT,
@@ -62,11 +64,20 @@ def _logging(**_: Any) -> None:
 _relay: tuple[Container, InboxRelay] | None = None
 
 
+def _consumes_events() -> bool:
+    """Whether this worker consumes the events queue (no --queues: it consumes every queue)."""
+    chosen = app.amqp.queues.consume_from
+    return not chosen or QUEUE_EVENTS in chosen
+
+
 @worker_ready.connect
 def _start_relay(**_: Any) -> None:
-    """In the worker's main process: queue what the webhooks stored as soon as they store it, and
-    re-queue everything undone whenever the broker may have lost its messages."""
+    """In the main process of the worker that processes events: queue what the webhooks stored as
+    soon as they store it, and re-queue everything undone whenever the broker may have lost its
+    messages."""
     global _relay
+    if not _consumes_events():
+        return
     own = build(settings)  # its own engine, not shared with the pool's processes
     relay = InboxRelay(
         own.engine,
@@ -100,12 +111,19 @@ def _forget_parent_connections(**_: Any) -> None:
         _relay[0].engine.dispose(close=False)
 
 
+_building = threading.Lock()
+
+
 def container() -> Container:
-    """Built on first use in each worker process (after the fork), never at import."""
+    """Built on first use in each worker process (after the fork), never at import; once, whatever
+    the pool's threads."""
     global _container
-    if _container is None:
-        _container = build(settings)
-        _container.celery = app
+    with _building:
+        if _container is None:
+            built = build(settings)
+            built.celery = app
+            _ = built.dispatch_lock  # built here, not raced for by the pool's threads
+            _container = built
     return _container
 
 

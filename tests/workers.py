@@ -1,27 +1,59 @@
-"""Real Celery worker (and beat) processes for end-to-end tests."""
+"""Real worker and beat processes for end-to-end tests, started as the Procfile starts them.
+
+``start_worker`` runs the Procfile's ``worker`` line (honcho running ``Procfile.worker``: the
+events worker and the peers worker); ``start_beat`` runs its ``beat`` line.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class CeleryProcess:
-    """``celery -A tasks.worker <args>`` in its own process group, its output kept for diagnosis."""
+def procfile_command(name: str) -> list[str]:
+    """The Procfile's command for a process type, as a list of words."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() == name:
+            return shlex.split(command)
+    raise AssertionError(f"the Procfile has no {name} process")
 
-    def __init__(self, env: dict[str, str], args: Sequence[str], ready_marker: str) -> None:
+
+def _tree(root: int) -> list[int]:
+    """``root`` and every process descended from it (children first found through /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                # the 4th field of /proc/<pid>/stat, after the command in parentheses, is the parent
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+class CeleryProcess:
+    """A Procfile process in its own session, its output kept for diagnosis."""
+
+    def __init__(self, env: dict[str, str], args: Sequence[str], ready_marker: str, ready_count: int = 1) -> None:
+        venv_bin = str(Path(sys.executable).parent)  # the Procfile names `celery`, `honcho`: the venv's
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.env["PATH"] = venv_bin + os.pathsep + self.env.get("PATH", "")
         self.args = list(args)
         self.ready_marker = ready_marker
+        self.ready_count = ready_count
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
         self._ready = threading.Event()
@@ -29,7 +61,7 @@ class CeleryProcess:
     def start(self, timeout: float = 60.0) -> CeleryProcess:
         self._ready.clear()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.worker", *self.args],
+            self.args,
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -39,53 +71,50 @@ class CeleryProcess:
         )
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         if not self._ready.wait(timeout):
-            self.stop()
-            raise AssertionError(f"celery {self.args[0]} did not start:\n" + "\n".join(self.lines[-40:]))
+            self.kill()
+            raise AssertionError(f"{' '.join(self.args[:3])} did not start:\n" + "\n".join(self.lines[-40:]))
         return self
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
+        seen = 0
         for line in process.stdout:
             self.lines.append(line.rstrip())
             if self.ready_marker in line:
-                self._ready.set()
+                seen += 1
+                if seen >= self.ready_count:
+                    self._ready.set()
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: no cleanup, no acknowledgement."""
+        """SIGKILL the process and everything it started: no cleanup, no acknowledgement."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            for pid in _tree(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self) -> None:
-        """Cold shutdown (SIGQUIT): tests need no graceful drain; unacked tasks go back to the broker."""
+        """Cold shutdown (SIGQUIT to each Celery process): tests need no graceful drain; then KILL what is left."""
         if self.process and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGQUIT)
+            tree = _tree(self.process.pid)
+            for pid in tree[1:] or tree:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGQUIT)
             # the filesystem transport takes ~5 s to wind down; no test needs that
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(1.5)
         if self.process:
-            with contextlib.suppress(ProcessLookupError):  # whatever is left of the group (pool children)
-                os.killpg(self.process.pid, signal.SIGKILL)
+            for pid in _tree(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait(10)
 
 
 def start_worker(env: dict[str, str], concurrency: int = 2) -> CeleryProcess:
-    return CeleryProcess(
-        env,
-        [
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            str(concurrency),
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"test-{time.monotonic_ns()}@%h",
-        ],
-        ready_marker="ready.",
-    ).start()
+    """The Procfile's worker: the events worker (prefork, ``concurrency`` processes) and the peers worker."""
+    command = procfile_command("worker")
+    return CeleryProcess({**env, "WORKER_CONCURRENCY": str(concurrency)}, command, "ready.", ready_count=2).start()
 
 
 def start_beat(env: dict[str, str]) -> CeleryProcess:
-    return CeleryProcess(env, ["beat", "--loglevel", "INFO"], ready_marker="beat: Starting").start()
+    return CeleryProcess(env, procfile_command("beat"), ready_marker="beat: Starting").start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,11 +44,27 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]
     server.kill()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def stack(backend_env: dict[str, str], own_redis: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    backend_env: dict[str, str], own_redis: RedisServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     """Empty tables, an empty Redis of its own; processes are started by the test (``stack.start_web()``...)."""
     if own_redis.process is None:  # a test that killed it and failed before starting it again
         own_redis.start()
     env = {**backend_env, **FAULT_TUNING, "REDIS_URL": own_redis.url}
     with running_stack(env, own_redis, tmp_path) as running:
         yield running
+        if request.node.stash.get(FAILED, False):  # what the processes said, for the diagnosis
+            for process in [*running.workers, *running.beats]:
+                print(f"\n--- celery {process.args[0]} (last lines)\n" + "\n".join(process.lines[-80:]))
