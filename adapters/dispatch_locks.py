@@ -1,10 +1,13 @@
 """Dispatch locks: one sender per account, freed when the sender is done or its process dies.
 
 On PostgreSQL a session-level advisory lock, held on a connection of its own for as long as
-the sender works (no transaction stays open: the connection is idle between its statements).
-A process that dies drops its connection and PostgreSQL frees the lock at once. On the
-embedded default (SQLite, one machine) an exclusive ``flock`` on a file per account under the
-instance folder: the kernel frees it when the process dies.
+the sender works (in autocommit: no transaction stays open, the connection is idle between its
+statements). A process that dies drops its connection and PostgreSQL frees the lock at once. On
+the embedded default (SQLite, one machine) an exclusive ``flock`` on a file per account under
+the instance folder: the kernel frees it when the process dies.
+
+The held account also reads its ``DispatchMark`` before each call, on that same connection: one
+indexed read, no transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
+
+from adapters.db.repositories import read_dispatch_mark
+from services.ports import DispatchMark
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +36,23 @@ def lock_key(account_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+class _Held:
+    def __init__(self, connection: Connection, account_id: str) -> None:
+        self.connection, self.account_id = connection, account_id
+
+    def mark(self) -> DispatchMark | None:
+        return read_dispatch_mark(self.connection, self.account_id)
+
+
+class _Reading:
+    def __init__(self, engine: Engine, account_id: str) -> None:
+        self.engine, self.account_id = engine, account_id
+
+    def mark(self) -> DispatchMark | None:
+        with self.engine.connect() as connection:
+            return read_dispatch_mark(connection, self.account_id)
+
+
 class PostgresDispatchLock:
     """Advisory locks on connections from an engine of their own (one connection per lock held)."""
 
@@ -37,25 +60,24 @@ class PostgresDispatchLock:
         self.engine = engine
 
     @contextlib.contextmanager
-    def hold(self, account_id: str) -> Iterator[bool]:
+    def hold(self, account_id: str) -> Iterator[_Held | None]:
         key = lock_key(account_id)
-        connection = self.engine.connect()
+        # Autocommit: the lock is the session's, and no transaction stays open while it is held.
+        connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar_one())
-            connection.commit()  # the lock is the session's: no transaction stays open while it is held
         except BaseException:
             connection.close()
             raise
         if not held:
             connection.close()
-            yield False
+            yield None
             return
         try:
-            yield True
+            yield _Held(connection, account_id)
         finally:
             try:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()
                 connection.close()
             except Exception:
                 # Closing the session frees its locks: never hand a connection that may still
@@ -68,11 +90,12 @@ class PostgresDispatchLock:
 class FileDispatchLock:
     """``flock`` on one file per account (the embedded default runs on one machine)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, engine: Engine) -> None:
         self.folder = folder
+        self.engine = engine
 
     @contextlib.contextmanager
-    def hold(self, account_id: str) -> Iterator[bool]:
+    def hold(self, account_id: str) -> Iterator[_Reading | None]:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(account_id.encode("utf-8")).hexdigest()[:40]
         fd = os.open(self.folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -83,10 +106,10 @@ class FileDispatchLock:
             except BlockingIOError:
                 held = False
             if not held:
-                yield False
+                yield None
                 return
             try:
-                yield True
+                yield _Reading(self.engine, account_id)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
@@ -97,4 +120,4 @@ def make_dispatch_lock(engine: Engine, folder: Path) -> PostgresDispatchLock | F
     """The lock for this database: advisory locks on PostgreSQL, file locks on SQLite."""
     if engine.dialect.name == "postgresql":
         return PostgresDispatchLock(engine)
-    return FileDispatchLock(folder)
+    return FileDispatchLock(folder, engine)

@@ -52,8 +52,7 @@ from bench.infra import ROOT, BenchError, flushed_redis, fresh_database
 TARGET = 0.5  # release rate / plain loop rate, from the issue
 POLL_SECONDS = 0.02
 MAX_ROUND_ATTEMPTS = 5  # a round disturbed by bench.ingest starting meanwhile is measured again
-WORKER_COMMAND = ["-m", "celery", "-A", "tasks.worker", "worker", "--loglevel", "INFO"]
-WORKER_COMMAND += ["--without-gossip", "--without-mingle"]  # the Procfile's, with the venv's Python
+PROCFILE_WORKER = ROOT / "Procfile.worker"  # what the Procfile's worker line (honcho) runs
 # Variables that tune Holdfast: dropped from the environment so that the defaults apply.
 TUNING = (
     "LOG_LEVEL",
@@ -133,13 +132,17 @@ def _empty_tables(engine: Any) -> None:
 
 
 class Child:
-    """A process in its own process group (spared the terminal's Ctrl-C), stopped as a group."""
+    """A process in its own process group (spared the terminal's Ctrl-C), stopped as a group.
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    ``args`` follow the venv's Python; with ``shell=True``, ``args`` is one shell command line.
+    """
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path, *, shell: bool = False) -> None:
         self.name, self.log_path = name, log_path
+        command = ["/bin/sh", "-c", *args] if shell else [sys.executable, *args]
         with log_path.open("wb") as log:
             self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, *args],
+                command,
                 cwd=ROOT,
                 env={**env, "PYTHONUNBUFFERED": "1"},
                 stdin=subprocess.DEVNULL,
@@ -188,9 +191,41 @@ class Child:
         process.wait(10)
 
 
+class Worker:
+    """The Procfile's worker: each line of ``Procfile.worker`` (the events and the peers workers) as
+    honcho starts it, each a child of its own, so that both are measured and stopped as groups."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        venv_bin = str(Path(sys.executable).parent)
+        env = {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", "")}  # the lines name `celery`
+        self.parts: list[Child] = []
+        for line in PROCFILE_WORKER.read_text().splitlines():
+            name, _, command = line.partition(":")
+            if command.strip():
+                self.parts.append(Child(f"{name} worker", [command.strip()], env, log_dir / f"{name}.log", shell=True))
+
+    @property
+    def pgids(self) -> list[int]:
+        return [part.pgid for part in self.parts]
+
+    def wait_ready(self, timeout: float) -> None:
+        for part in self.parts:
+            part.wait_for(" ready.", timeout)
+
+    def alive(self) -> bool:
+        return all(part.alive() for part in self.parts)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(f"--- {part.name}\n{part.log_tail(lines)}" for part in self.parts)
+
+    def stop(self, grace: float = 10.0) -> None:
+        for part in self.parts:
+            part.stop(grace)
+
+
 @contextmanager
-def children() -> Iterator[list[Child]]:
-    started: list[Child] = []
+def children() -> Iterator[list[Child | Worker]]:
+    started: list[Child | Worker] = []
     try:
         yield started
     finally:
@@ -276,8 +311,8 @@ class StandIn:
 
 
 @contextmanager
-def _profiled(folder: Path | None, worker: Child, number: int) -> Iterator[None]:
-    """py-spy on the worker (its pool processes included) while the block runs."""
+def _profiled(folder: Path | None, worker: Worker, number: int) -> Iterator[None]:
+    """py-spy on the worker (both its Celery workers, their pools included) while the block runs."""
     if folder is None:
         yield
         return
@@ -286,10 +321,11 @@ def _profiled(folder: Path | None, worker: Child, number: int) -> Iterator[None]
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     folder.mkdir(parents=True, exist_ok=True)
     spies = []
-    for suffix, extra in (("", []), ("-idle", ["--idle"])):
-        command = [spy, "record", "--pid", str(worker.pgid), "--subprocesses", "--rate", "250", "--format", "raw"]
-        command += ["--nonblocking", *extra, "--output", str(folder / f"release-{number}{suffix}.txt")]
-        spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for part, pid in zip(("events", "peers"), worker.pgids, strict=False):
+        for suffix, extra in (("", []), ("-idle", ["--idle"])):
+            command = [spy, "record", "--pid", str(pid), "--subprocesses", "--rate", "250", "--format", "raw"]
+            command += ["--nonblocking", *extra, "--output", str(folder / f"release-{number}-{part}{suffix}.txt")]
+            spies.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(1.0)  # py-spy attaches to every process of the worker before the clock starts
     try:
         yield
@@ -335,7 +371,7 @@ class Release:
         response = self.client.get(f"/api/accounts/{self.account_id}", headers=self.admin)
         return None if response.status_code == 404 else [h["reason"] for h in response.json["holds"]]
 
-    def prepare(self, orders: int, worker: Child) -> list[dict[str, Any]]:
+    def prepare(self, orders: int, worker: Worker) -> list[dict[str, Any]]:
         """An account under credit review with ``orders`` awaiting orders; their provisioning bodies."""
         from adapters.provisioning_client import provisioning_body
         from services.provisioning import list_requests
@@ -363,7 +399,7 @@ class Release:
             raise BenchError(f"{len(requests)} awaiting requests instead of {orders}")
         return [provisioning_body(r) for r in requests]
 
-    def lift_and_wait(self, orders: int, worker: Child, poll: Any) -> dict[str, float]:
+    def lift_and_wait(self, orders: int, worker: Worker, poll: Any) -> dict[str, float]:
         """Lift the credit review; return when every request is provisioned (phases in seconds)."""
         timeout = 60 + orders / 10
         lift = release_crm.account_update(self.account_id, {"creditonhold": False})
@@ -407,7 +443,7 @@ def _run_round(
     options: argparse.Namespace,
     url: str,
     stand_in: StandIn,
-    worker: Child,
+    worker: Worker,
     server: Child,
     poll: Any,
     attempts: Any,
@@ -419,7 +455,11 @@ def _run_round(
     measures = []
     for kind in order:
         stand_in.reset()
-        cpu_before, pg_before, busy_before = _cpu_seconds([worker.pgid, server.pgid]), _postgres_cpu(), _machine_busy()
+        cpu_before, pg_before, busy_before = (
+            _cpu_seconds([*worker.pgids, server.pgid]),
+            _postgres_cpu(),
+            _machine_busy(),
+        )
         if kind == "release":
             with _profiled(options.profile, worker, number):
                 times = release.lift_and_wait(orders, worker, poll)
@@ -435,7 +475,7 @@ def _run_round(
             seconds = _plain_loop(url, bodies)
             stats = stand_in.stats()
             phases = {}
-        cpu_after, pg_after, busy_after = _cpu_seconds([worker.pgid, server.pgid]), _postgres_cpu(), _machine_busy()
+        cpu_after, pg_after, busy_after = _cpu_seconds([*worker.pgids, server.pgid]), _postgres_cpu(), _machine_busy()
         ok, check = _exactly_once(stats, keys)
         if kind == "release":
             recorded = attempts(release.account_id)
@@ -451,7 +491,7 @@ def _run_round(
                 check,
                 phases,
                 {
-                    "worker": cpu_after[worker.pgid] - cpu_before[worker.pgid],
+                    "worker": sum(cpu_after[pgid] - cpu_before[pgid] for pgid in worker.pgids),
                     "server": cpu_after[server.pgid] - cpu_before[server.pgid],
                     "postgres": pg_after - pg_before,
                     "machine": busy_after - busy_before,
@@ -601,18 +641,18 @@ def main(argv: list[str] | None = None) -> int:
                 "PROVISIONING_URL": url,
                 "HOLDFAST_INSTANCE_DIR": str(log_dir / "instance"),
             }
-            worker = Child("worker", WORKER_COMMAND, env, log_dir / "worker.log")
+            worker = Worker(env, log_dir)
             started.append(worker)
-            worker.wait_for(" ready.", 90)
+            worker.wait_ready(90)
             settings = _settings(env)
             print(
                 f"database: {database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed); "
                 f"stand-in: {options.server} at {url}"
             )
             print(
-                f"worker: celery -A tasks.worker worker --loglevel INFO --without-gossip --without-mingle "
-                f"(concurrency {os.cpu_count()}, the default), batch size {settings.provisioning_batch_size}, "
-                f"threads {settings.provisioning_threads}, LOG_LEVEL {settings.log_level}; log in {log_dir}"
+                f"worker: Procfile.worker (events: prefork, concurrency {os.cpu_count()}, the default; peers: "
+                f"threads), batch size {settings.provisioning_batch_size}, threads {settings.provisioning_threads}, "
+                f"LOG_LEVEL {settings.log_level}; logs in {log_dir}"
             )
             measures = _run(options, env, url, worker, server)
     except BenchError as error:
@@ -657,7 +697,7 @@ def _settings(env: dict[str, str]) -> Any:
     return load_settings(env)
 
 
-def _run(options: argparse.Namespace, env: dict[str, str], url: str, worker: Child, server: Child) -> list[Measure]:
+def _run(options: argparse.Namespace, env: dict[str, str], url: str, worker: Worker, server: Child) -> list[Measure]:
     from sqlalchemy import text
 
     from bootstrap import build

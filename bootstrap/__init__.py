@@ -103,6 +103,7 @@ class Container:
                 backoff_cap_seconds=s.provisioning_backoff_max_seconds,
                 stuck_after_seconds=s.provisioning_stuck_seconds,
                 batch_size=s.provisioning_batch_size,
+                calls_per_account=s.provisioning_calls_per_account,
             ),
             crm_write_back=self.crm is not None,
             crm_recheck=timedelta(seconds=s.crm_recheck_seconds),

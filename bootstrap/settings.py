@@ -96,6 +96,7 @@ class Settings:
     provisioning_stuck_seconds: float = 30.0
     provisioning_batch_size: int = 50
     provisioning_threads: int = 8
+    provisioning_calls_per_account: int = 1
     dynamics_webhook_key: str | None = field(default=None, repr=False)
     dynamics_webhook_header: tuple[str, str] | None = field(default=None, repr=False)
     dynamics_stripe_customer_field: str | None = None
@@ -232,6 +233,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         provisioning_stuck_seconds=_float(env, "PROVISIONING_STUCK_SECONDS", 30.0),
         provisioning_batch_size=max(1, _int(env, "PROVISIONING_BATCH_SIZE", 50)),
         provisioning_threads=max(1, _int(env, "PROVISIONING_THREADS", 8)),
+        provisioning_calls_per_account=max(1, _int(env, "PROVISIONING_CALLS_PER_ACCOUNT", 1)),
         redis_tls_verify=(env.get("REDIS_TLS_VERIFY", "true").strip().lower() not in {"0", "false", "no"}),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
     )

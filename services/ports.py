@@ -146,6 +146,9 @@ class AccountRepository(Protocol):
     def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
         """Accounts whose next evaluation time has come (never a scan of all accounts)."""
 
+    def dispatch_mark(self, account_id: str) -> DispatchMark | None:
+        """The account's mark in this transaction (see DispatchMark)."""
+
     def schedule_crm_sync(self, account_id: str, at: datetime | None) -> None:
         """When to look again whether the CRM shows the account's effective hold (None: it does)."""
 
@@ -176,6 +179,9 @@ class ProvisioningRepository(Protocol):
 
     def save(self, request: ProvisioningRequest, now: datetime, *, due_at: datetime | None = None) -> None: ...
 
+    def save_all(self, saved: Iterable[tuple[ProvisioningRequest, datetime | None]], now: datetime) -> None:
+        """Save many requests, each with its due time (as ``save``)."""
+
     def reset_round(self, request_id: str) -> None: ...
 
     def get(self, request_id: str, *, lock: bool = False) -> ProvisioningRequest | None: ...
@@ -189,8 +195,11 @@ class ProvisioningRepository(Protocol):
 
     def count_awaiting(self, account_id: str) -> int: ...
 
-    def next_queued(self, account_id: str, now: datetime) -> tuple[ProvisioningRequest, int] | None:
-        """Lock the account's oldest queued request due by ``now``; with its attempts in the current round."""
+    def next_queued(self, account_id: str, now: datetime, limit: int) -> list[tuple[ProvisioningRequest, int]]:
+        """Lock the account's oldest queued requests due by ``now``; each with its attempts in the current round."""
+
+    def lock_many(self, request_ids: Iterable[str]) -> list[ProvisioningRequest]:
+        """Lock these requests (their attempts are not loaded)."""
 
     def failed_for_account(self, account_id: str) -> list[ProvisioningRequest]: ...
 
@@ -203,7 +212,8 @@ class ProvisioningRepository(Protocol):
         self, queued_due_before: datetime, provisioning_before: datetime, limit: int
     ) -> list[str]: ...
 
-    def has_due(self, account_id: str, now: datetime) -> bool: ...
+    def next_due_at(self, account_id: str) -> datetime | None:
+        """When the account's next queued request is due (None: none is queued)."""
 
     def page(
         self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
@@ -267,6 +277,25 @@ class SendResult:
     retry_after_seconds: float | None = None  # a 429's Retry-After: not again before this
 
 
+@dataclass(frozen=True)
+class DispatchMark:
+    """What could change whether an account's requests may be sent: its revision (one more at every
+    save: holds, pause, limit, facts) and the end of its enforcement pause (which comes by time alone)."""
+
+    revision: int
+    paused_until: datetime | None
+
+    def still_holds(self, now: datetime, current: DispatchMark | None) -> bool:
+        """Whether what was decided under this mark still stands at ``now``, the account reading ``current``."""
+        pause_ended = self.paused_until is not None and self.paused_until <= now
+        return current == self and not pause_ended
+
+
+class HeldAccount(Protocol):
+    def mark(self) -> DispatchMark | None:
+        """The account's mark as committed now, read outside any transaction."""
+
+
 class DispatchLock(Protocol):
     """Who sends an account's orders: one holder at a time, in any process on any machine.
 
@@ -274,8 +303,8 @@ class DispatchLock(Protocol):
     its process dies, so a request left ``provisioning`` by a free account lost its sender.
     """
 
-    def hold(self, account_id: str) -> AbstractContextManager[bool]:
-        """Try to take the account's lock without waiting; True while held, False if another holds it."""
+    def hold(self, account_id: str) -> AbstractContextManager[HeldAccount | None]:
+        """Try to take the account's lock without waiting; the held account, or None if another holds it."""
 
 
 class CrmWriteOutcome(Protocol):
@@ -321,6 +350,12 @@ class ProvisioningPolicy:
     batch_size: int = 50
     # One dispatch task sends an account's requests for this long, then hands on to a new task.
     turn_seconds: float = 60.0
+    # Requests are claimed about this many seconds of calls at a time (by how long calls take),
+    # at most ``max_claim``: fewer transactions when the API is fast, few claimed ahead when it is slow.
+    claim_seconds: float = 1.0
+    max_claim: int = 200
+    # Calls of one account's requests under way at once (each request's own call only ever once).
+    calls_per_account: int = 1
     # Retries due within this are sent by a delayed task; later ones by the sweep (the broker's
     # delayed messages come back after its visibility timeout, so they are kept short).
     countdown_limit_seconds: float = 900.0

@@ -15,8 +15,10 @@ key (the request id) makes a call repeated after a crash harmless: the API answe
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +32,15 @@ from domain.provisioning import ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
 from services.accounts import AccountNotFound
 from services.evaluation import reevaluate_account
-from services.ports import DispatchLock, Provisioner, SendResult, ServiceContext, UnitOfWork
+from services.ports import (
+    DispatchLock,
+    DispatchMark,
+    HeldAccount,
+    Provisioner,
+    SendResult,
+    ServiceContext,
+    UnitOfWork,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -212,9 +222,11 @@ class _Claimed:
 
 
 @dataclass(frozen=True)
-class _Sent:
-    claimed: _Claimed
-    result: SendResult
+class _Batch:
+    """Requests claimed together, and the account's mark they were claimed under."""
+
+    claimed: list[_Claimed]
+    mark: DispatchMark | None
 
 
 def dispatch_accounts(
@@ -248,80 +260,161 @@ def dispatch_account(
     account_id: str,
     clock: Callable[[], datetime],
 ) -> dict[str, str]:
-    """Send the account's due requests one after another, oldest first, while holding its dispatch lock.
+    """Send the account's due requests, oldest first, while holding its dispatch lock.
 
     Another holder means another worker is sending this account's requests now and will take
-    these too: nothing to do here. After ``turn_seconds`` the rest is handed to a new task.
+    these too: nothing to do here. Requests are claimed in batches under the account's mark and
+    sent ``calls_per_account`` at a time (each request's own call only once at a time); before
+    each call the mark is read again, and if the account changed (a hold, a pause, a limit, an
+    invoice: anything saved) no further call is made: the rest of the batch is put back and
+    claimed again under admission as it is now. After ``turn_seconds`` the rest is handed to a
+    new task.
     """
-    outcomes: dict[str, str] = {}
-    ends = time.monotonic() + ctx.provisioning.turn_seconds
     with locks.hold(account_id) as held:
-        if not held:
-            return outcomes
-        sent: _Sent | None = None
-        while True:
-            turn_over = time.monotonic() >= ends
-            now = clock()
-            with new_uow() as uow:
-                account = uow.accounts.get(account_id, lock=True)  # the lock order: account, then requests
-                if sent is not None:
-                    request_id, outcome = _record(uow, ctx, sent, now)
-                    outcomes[request_id] = outcome
-                claimed = None if turn_over or account is None else _claim_next(uow, ctx, account_id, now)
-                uow.commit()
-            if claimed is None:
-                break
-            sent = _Sent(claimed, provisioner.send(claimed.request))
+        if held is None:
+            return {}
+        outcomes = _Sender(new_uow, ctx, provisioner, held, account_id, clock).run()
     # Requests queued while we held the lock were left to us; those queued after our last look,
-    # or the rest of a turn that ran out, need another turn.
+    # or the rest of a turn that ran out, need another turn now; a retry, when it is due.
+    now = clock()
     with new_uow() as uow:
-        more = uow.requests.has_due(account_id, clock())
-    if more:
-        ctx.publisher.dispatch_provisioning([account_id])
+        due = uow.requests.next_due_at(account_id)
+    if due is not None:
+        wait = (due - now).total_seconds()
+        if wait <= 0:
+            ctx.publisher.dispatch_provisioning([account_id])
+        elif wait <= ctx.provisioning.countdown_limit_seconds:  # further off: the sweep sends it
+            ctx.publisher.dispatch_provisioning([account_id], countdown=wait)
     return outcomes
 
 
-def _claim_next(uow: UnitOfWork, ctx: ServiceContext, account_id: str, now: datetime) -> _Claimed | None:
-    """Check the account's holds and limit as they are now, then claim its oldest due request."""
+_Sent = tuple[_Batch, list[SendResult | None]]  # a batch and each request's result (None: not sent)
+
+
+class _Sender:
+    """One turn of sending an account's requests, by the holder of its dispatch lock."""
+
+    def __init__(
+        self,
+        new_uow: Callable[[], UnitOfWork],
+        ctx: ServiceContext,
+        provisioner: Provisioner,
+        held: HeldAccount,
+        account_id: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.new_uow, self.ctx, self.provisioner, self.held = new_uow, ctx, provisioner, held
+        self.account_id, self.clock = account_id, clock
+        self.policy = ctx.provisioning
+        self.ends = time.monotonic() + self.policy.turn_seconds
+        self.size = 10  # until we know how long a call takes
+        self.outcomes: dict[str, str] = {}
+
+    def run(self) -> dict[str, str]:
+        with ThreadPoolExecutor(max_workers=self.policy.calls_per_account) as calls:
+            sent: list[_Sent] = []
+            while True:
+                batch = self.transact(sent, claim=not self.turn_over())
+                if batch is None:
+                    return self.outcomes
+                sent = [(batch, self.send(batch, calls))]
+
+    def turn_over(self) -> bool:
+        return time.monotonic() >= self.ends
+
+    def transact(self, to_record: list[_Sent], *, claim: bool) -> _Batch | None:
+        """Record what was sent and claim the next batch, in one transaction."""
+        now = self.clock()
+        with self.new_uow() as uow:
+            account = uow.accounts.get(self.account_id, lock=True)  # the lock order: account, then requests
+            for batch, results in to_record:
+                self.outcomes.update(_record(uow, self.ctx, batch.claimed, results, now))
+            claimed = _claim(uow, self.ctx, self.account_id, now, self.size) if claim and account else None
+            uow.commit()
+        return claimed
+
+    def send(self, batch: _Batch, calls: ThreadPoolExecutor) -> list[SendResult | None]:
+        """Call the API for the batch's requests in order, a few at a time; None for each not sent.
+
+        Before each call the account's mark is read: once it has changed (or the turn is over), no
+        further call starts. Calls already under way finish and are recorded.
+        """
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def send_one(claimed: _Claimed) -> SendResult | None:
+            if stop.is_set() or self.turn_over():
+                return None
+            if batch.mark is None or not batch.mark.still_holds(self.clock(), self.held.mark()):
+                stop.set()  # the account changed: the rest goes back, to be claimed again
+                return None
+            return self.provisioner.send(claimed.request)
+
+        results = list(calls.map(send_one, batch.claimed))
+        sent = sum(1 for r in results if r is not None)
+        if sent:  # claim about ``claim_seconds`` of calls next time
+            parallel = self.policy.calls_per_account
+            per_call = max((time.monotonic() - started) * parallel / sent, 1e-4)
+            self.size = max(1, min(self.policy.max_claim, int(self.policy.claim_seconds * parallel / per_call)))
+        return results
+
+
+def _claim(uow: UnitOfWork, ctx: ServiceContext, account_id: str, now: datetime, size: int) -> _Batch | None:
+    """Check the account's holds and limit as they are now, then claim its ``size`` oldest due requests."""
     account = uow.accounts.get(account_id)  # locked by the caller
     assert account is not None
     change = Change(now, "holdfast", "dispatch")
     if account.credit_limit is not None or account.effects(ctx.policy, now).parks_provisioning:
         # Admission again, at the moment of sending: what may not go now goes back to awaiting.
         reevaluate_account(uow, account_id, ctx, change, account=account)
-    found = uow.requests.next_queued(account_id, now)
-    if found is None:
+    found = uow.requests.next_queued(account_id, now, size)
+    if not found:
         return None
-    request, round_attempts = found
-    entry = request.move(RequestState.PROVISIONING, change)
-    uow.requests.save(request, now, due_at=now)
-    uow.timeline.append(account_id, [entry])
-    return _Claimed(request, round_attempts)
+    entries = [request.move(RequestState.PROVISIONING, change) for request, _ in found]
+    uow.requests.save_all(((request, now) for request, _ in found), now)
+    uow.timeline.append(account_id, entries)
+    claimed = [_Claimed(request, attempts) for request, attempts in found]
+    return _Batch(claimed, uow.accounts.dispatch_mark(account_id))
 
 
-def _record(uow: UnitOfWork, ctx: ServiceContext, sent: _Sent, now: datetime) -> tuple[str, str]:
-    """Record a call's attempt and what follows: provisioned, failed, or queued again for a retry."""
-    request = uow.requests.get(sent.claimed.request.request_id, lock=True)
-    assert request is not None
-    uow.requests.add_attempts([(request.request_id, sent.result.attempt)])
-    if request.state is not RequestState.PROVISIONING:  # cannot happen while we hold the lock; be safe
-        return request.request_id, str(request.state)
+def _record(
+    uow: UnitOfWork, ctx: ServiceContext, claimed: list[_Claimed], results: list[SendResult | None], now: datetime
+) -> dict[str, str]:
+    """Record the calls made and what follows each (provisioned, failed, queued again for a retry);
+    requests claimed but not sent go back to queued."""
+    if not claimed:
+        return {}
+    account_id = claimed[0].request.account_id
     change = Change(now, "holdfast", "dispatch")
-    outcome, entry, delay = _settle_attempt(request, sent.result, sent.claimed.round_attempts + 1, ctx, change)
-    uow.timeline.append(request.account_id, [entry])
-    log.info(entry.kind, account_id=request.account_id, request_id=request.request_id, outcome=outcome)
-    if delay is None:
-        uow.requests.save(request, now)
-    else:
-        uow.requests.save(request, now, due_at=now + timedelta(seconds=delay))
-        if delay <= ctx.provisioning.countdown_limit_seconds:
-            account_id = request.account_id
-            uow.after_commit(lambda: ctx.publisher.dispatch_provisioning([account_id], countdown=delay))
-    if outcome == "failed":
+    current = {r.request_id: r for r in uow.requests.lock_many(c.request.request_id for c in claimed)}
+    uow.requests.add_attempts(
+        (c.request.request_id, r.attempt) for c, r in zip(claimed, results, strict=False) if r is not None
+    )
+    outcomes: dict[str, str] = {}
+    entries: list[TimelineEntry] = []
+    saved: list[tuple[ProvisioningRequest, datetime | None]] = []
+    for number, item in enumerate(claimed):
+        request = current[item.request.request_id]
+        if request.state is not RequestState.PROVISIONING:  # cannot happen while we hold the lock; be safe
+            continue
+        result = results[number] if number < len(results) else None
+        if result is None:  # not sent: claimed again with the account as it is now
+            entries.append(request.move(RequestState.QUEUED, change, unsent=True))
+            saved.append((request, now))
+            continue
+        outcome, entry, delay = _settle_attempt(request, result, item.round_attempts + 1, ctx, change)
+        outcomes[request.request_id] = outcome
+        entries.append(entry)
+        saved.append((request, None if delay is None else now + timedelta(seconds=delay)))
+    uow.requests.save_all(saved, now)
+    uow.timeline.append(account_id, entries)
+    counts = Counter(outcomes.values())
+    log.info("provisioning_recorded", account_id=account_id, **counts, unsent=len(claimed) - len(outcomes))
+    if "failed" in outcomes.values():
         # A failed request leaves exposure and no invoice will replace it: orders waiting for the
         # credit limit may fit now. (A provisioned one is replaced by its invoice: no re-admission.)
-        reevaluate_account(uow, request.account_id, ctx, change)
-    return request.request_id, outcome
+        reevaluate_account(uow, account_id, ctx, change)
+    return outcomes
 
 
 def _settle_attempt(

@@ -6,6 +6,7 @@ events worker and the peers worker); ``start_beat`` runs its ``beat`` line.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shlex
@@ -56,6 +57,7 @@ class CeleryProcess:
         self.ready_count = ready_count
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
+        self.seen: list[int] = []
         self._ready = threading.Event()
 
     def start(self, timeout: float = 60.0) -> CeleryProcess:
@@ -73,6 +75,8 @@ class CeleryProcess:
         if not self._ready.wait(timeout):
             self.kill()
             raise AssertionError(f"{' '.join(self.args[:3])} did not start:\n" + "\n".join(self.lines[-40:]))
+        _started.append(self)
+        self.seen = _tree(self.process.pid)  # killed at exit if still there, whatever became of the leader
         return self
 
     def _read(self, process: subprocess.Popen[str]) -> None:
@@ -94,20 +98,37 @@ class CeleryProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
-        """Cold shutdown (SIGQUIT to each Celery process): tests need no graceful drain; then KILL what is left."""
-        if self.process and self.process.poll() is None:
-            tree = _tree(self.process.pid)
-            for pid in tree[1:] or tree:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGQUIT)
-            # the filesystem transport takes ~5 s to wind down; no test needs that
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(1.5)
-        if self.process:
-            for pid in _tree(self.process.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            self.process.wait(10)
+        """Cold shutdown (SIGQUIT to each Celery process): tests need no graceful drain; then KILL what is left.
+
+        The tree is read first: once the leader exits, its descendants belong to init and are
+        no longer found under it.
+        """
+        if not self.process:
+            return
+        tree = _tree(self.process.pid) if self.process.poll() is None else []
+        for pid in tree[1:] or tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGQUIT)
+        # the filesystem transport takes ~5 s to wind down; no test needs that
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(1.5)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+_started: list[CeleryProcess] = []
+
+
+@atexit.register
+def _no_process_outlives_the_tests() -> None:
+    for started in _started:
+        if started.process is not None and started.process.poll() is None:
+            started.kill()
+        for pid in started.seen:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def start_worker(env: dict[str, str], concurrency: int = 2) -> CeleryProcess:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.db.tables import ProvisioningAttemptRow, ProvisioningRequestRow
 from domain.provisioning import NOT_SENT, PENDING, Attempt, ProvisioningRequest, RequestState
+
+_ATTEMPTS = cast(Table, ProvisioningAttemptRow.__table__)
 
 
 def _attempt(row: ProvisioningAttemptRow) -> Attempt:
@@ -79,6 +82,27 @@ class SqlProvisioningRepository:
         if request.state is RequestState.QUEUED and due_at is None:
             row.due_at = now
 
+    def save_all(self, saved: Iterable[tuple[ProvisioningRequest, datetime | None]], now: datetime) -> None:
+        """Save many requests (each with its due time, as ``save``): one UPDATE per distinct set of values.
+
+        Dispatch saves a batch at once: most requests of a batch end alike (all provisioned), so
+        this is one statement where ``save`` would flush one per request. The session's copies
+        are updated too (``synchronize_session``), so later reads in the transaction see the change.
+        """
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for request, due_at in saved:
+            if request.state is RequestState.QUEUED and due_at is None:
+                due_at = now
+            key = (str(request.state), tuple(request.waiting_for), request.failure, due_at)
+            groups.setdefault(key, []).append(request.request_id)
+        for (state, waiting_for, failure, due_at), ids in groups.items():
+            self.session.execute(
+                update(ProvisioningRequestRow)
+                .where(ProvisioningRequestRow.request_id.in_(ids))
+                .values(state=state, waiting_for=list(waiting_for), failure=failure, due_at=due_at, updated_at=now)
+                .execution_options(synchronize_session="evaluate")
+            )
+
     def reset_round(self, request_id: str) -> None:
         self.session.execute(
             update(ProvisioningRequestRow)
@@ -141,9 +165,9 @@ class SqlProvisioningRepository:
             ).scalar_one()
         )
 
-    def next_queued(self, account_id: str, now: datetime) -> tuple[ProvisioningRequest, int] | None:
-        """Lock the account's oldest queued request that is due by ``now``, with its attempts this round."""
-        row = self.session.execute(
+    def next_queued(self, account_id: str, now: datetime, limit: int) -> list[tuple[ProvisioningRequest, int]]:
+        """Lock the account's oldest queued requests due by ``now``, each with its attempts this round."""
+        rows = self.session.execute(
             select(ProvisioningRequestRow)
             .where(
                 ProvisioningRequestRow.account_id == account_id,
@@ -151,10 +175,20 @@ class SqlProvisioningRepository:
                 ProvisioningRequestRow.due_at <= now,
             )
             .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
-            .limit(1)
+            .limit(limit)
             .with_for_update()
-        ).scalar_one_or_none()
-        return None if row is None else (self._request(row), row.round_attempts)
+        ).scalars()
+        return [(self._request(row), row.round_attempts) for row in rows]
+
+    def lock_many(self, request_ids: Iterable[str]) -> list[ProvisioningRequest]:
+        """Lock these requests, oldest first (one query; their attempts are not loaded)."""
+        rows = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(ProvisioningRequestRow.request_id.in_(list(request_ids)))
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+            .with_for_update()
+        ).scalars()
+        return [self._request(row) for row in rows]
 
     def failed_for_account(self, account_id: str) -> list[ProvisioningRequest]:
         """The account's failed requests, oldest first, locked."""
@@ -196,7 +230,7 @@ class SqlProvisioningRepository:
             for request_id, a in attempts
         ]
         if values:
-            self.session.execute(insert(ProvisioningAttemptRow), values)
+            self.session.execute(insert(_ATTEMPTS), values)  # executemany, no ORM
             # One UPDATE per distinct count (one in practice), not one per request, and no
             # in-session evaluation of its criteria: nothing here reads round_attempts back.
             by_count: dict[int, list[str]] = {}
@@ -228,18 +262,17 @@ class SqlProvisioningRepository:
         ).scalars()
         return list(rows)
 
-    def has_due(self, account_id: str, now: datetime) -> bool:
-        """Whether the account has a queued request due by ``now``."""
-        found = self.session.execute(
-            select(ProvisioningRequestRow.request_id)
-            .where(
+    def next_due_at(self, account_id: str) -> datetime | None:
+        """When the account's next queued request is due (None: none is queued)."""
+        due: datetime | None = self.session.execute(
+            select(func.min(ProvisioningRequestRow.due_at)).where(
                 ProvisioningRequestRow.account_id == account_id,
                 ProvisioningRequestRow.state == str(RequestState.QUEUED),
-                ProvisioningRequestRow.due_at <= now,
             )
-            .limit(1)
-        ).first()
-        return found is not None
+        ).scalar_one_or_none()
+        if due is not None and due.tzinfo is None:  # SQLite keeps UTC times naive
+            due = due.replace(tzinfo=UTC)
+        return due
 
     def page(
         self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int

@@ -113,6 +113,8 @@ class AccountRow(Base):
     crm_written_on_hold: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # When to look again whether the CRM shows the effective hold (a write pending, lost or given up).
     crm_sync_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # One more at every save: a sender compares it before each call to see whether the account changed.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StripeCustomerRow(Base):

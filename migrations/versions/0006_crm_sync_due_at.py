@@ -1,4 +1,4 @@
-"""accounts: crm_sync_due_at, when the CRM's creditonhold is looked at again
+"""accounts: crm_sync_due_at, when the CRM's creditonhold is looked at again; revision, one more at every save
 
 Revision ID: 0006
 Revises: 0005
@@ -25,10 +25,12 @@ def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('crm_sync_due_at', adapters.db.tables.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_accounts_crm_sync_due_at'), ['crm_sync_due_at'], unique=False)
+        batch_op.add_column(sa.Column('revision', sa.Integer(), server_default='0', nullable=False))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_column('revision')
         batch_op.drop_index(batch_op.f('ix_accounts_crm_sync_due_at'))
         batch_op.drop_column('crm_sync_due_at')

@@ -173,3 +173,29 @@ def test_every_call_carries_the_configured_auth_header(
     assert dispatch(container, settings=settings) == {request_id: "provisioned"}
     (call,) = provisioning.calls
     assert call.headers.get("X-Holdfast-Key") == "s3cret-key"
+
+
+def test_a_hold_placed_between_two_calls_of_one_batch_stops_the_rest_of_the_batch(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    """Requests are claimed in batches, but the account is read again before every call."""
+    ids = [order(client, admin, f"SO-{n}").json["request_id"] for n in range(5)]
+    real = make_provisioner(container.settings)
+
+    class HoldAfterFirstCall:
+        def send(self, request: Any) -> Any:
+            result = real.send(request)
+            if len(provisioning.calls) == 1:  # finance holds the account while the batch is under way
+                client.post("/api/accounts/acme/holds", json={"reason": "manual", "note": "stop"}, headers=admin)
+            return result
+
+    outcomes = dispatch_accounts(
+        container.uow, container.context, HoldAfterFirstCall(), container.dispatch_lock, ["acme"], container.clock
+    )
+    assert outcomes == {ids[0]: "provisioned"}
+    assert provisioning.keys() == [ids[0]]
+    for request_id in ids[1:]:  # put back, then parked by admission as it is now
+        assert (request(client, admin, request_id)["state"], request(client, admin, request_id)["waiting_for"]) == (
+            "awaiting",
+            ["manual"],
+        )

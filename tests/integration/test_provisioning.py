@@ -230,10 +230,10 @@ def claimed_by_a_worker_that_died(container: Any, request_id: str) -> None:
     now = container.clock()
     with container.uow() as uow:
         uow.accounts.get("acme", lock=True)
-        found = uow.requests.next_queued("acme", now)
-        assert found is not None and found[0].request_id == request_id
-        found[0].move(RequestState.PROVISIONING, Change(now, "holdfast", "dispatch"))
-        uow.requests.save(found[0], now, due_at=now)
+        ((found, _),) = uow.requests.next_queued("acme", now, 10)
+        assert found.request_id == request_id
+        found.move(RequestState.PROVISIONING, Change(now, "holdfast", "dispatch"))
+        uow.requests.save(found, now, due_at=now)
         uow.commit()
 
 
