@@ -1,4 +1,9 @@
-"""Stripe webhook signatures, verified with stripe-python against every configured secret."""
+"""Stripe webhook signatures, verified with stripe-python against every configured secret.
+
+The header is read once, the way stripe-python reads it: the ``t`` whose signature was
+verified is the ``t`` whose age is checked (and a ``t`` further in the future than the
+tolerance is refused too, which stripe-python does not check).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,16 @@ class InvalidSignature(ValueError):
     """The delivery cannot be trusted; the message says why in a sentence."""
 
 
-def _timestamp(header: str) -> int:
-    """The ``t=`` of a header stripe-python has already parsed and verified."""
-    for item in header.split(","):
-        key, _, value = item.partition("=")
-        if key.strip() == "t":
-            return int(value)
-    raise InvalidSignature("The Stripe-Signature header has no timestamp.")
+def signed_timestamp(header: str) -> int:
+    """The ``t=`` that stripe-python signs and checks (its own parser: the first ``t``, as it reads it)."""
+    timestamp, _ = stripe.WebhookSignature._get_timestamp_and_signatures(
+        header, stripe.WebhookSignature.EXPECTED_SCHEME
+    )
+    return int(timestamp)
 
 
 def verify_stripe_signature(body: bytes, header: str | None, secrets: Sequence[str], tolerance: int) -> None:
-    """Raise InvalidSignature unless ``header`` signs ``body`` with one of ``secrets`` recently."""
+    """Raise InvalidSignature unless ``header`` signs ``body`` with one of ``secrets`` within ``tolerance`` seconds."""
     if not header:
         raise InvalidSignature("The Stripe-Signature header is missing.")
     try:
@@ -30,14 +34,21 @@ def verify_stripe_signature(body: bytes, header: str | None, secrets: Sequence[s
     except UnicodeDecodeError:
         raise InvalidSignature("The body is not UTF-8 text, so it cannot carry a valid signature.") from None
     for secret in secrets:
-        try:  # the signature alone, so that a stale timestamp can be told apart below
+        try:  # the signature alone, so that a stale or future timestamp can be told apart below
             stripe.WebhookSignature.verify_header(text, header, secret, tolerance=None)
         except stripe.SignatureVerificationError:
             continue
-        if _timestamp(header) < time.time() - tolerance:  # the same test stripe-python applies
+        signed_at = signed_timestamp(header)  # parsed fine: stripe-python just verified with it
+        now = time.time()
+        if signed_at < now - tolerance:  # the same test stripe-python applies, on the same t
             raise InvalidSignature(
                 f"The Stripe-Signature timestamp is more than {tolerance} seconds old; "
                 "a replayed or delayed delivery is refused."
+            )
+        if signed_at > now + tolerance:
+            raise InvalidSignature(
+                f"The Stripe-Signature timestamp is more than {tolerance} seconds in the future; "
+                "check the sender's clock."
             )
         return
     raise InvalidSignature("The Stripe-Signature header does not sign this body with any configured secret.")

@@ -15,3 +15,21 @@ accesslog = "-"
 access_log_format = '{"message": "request", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, "duration_ms": %(M)s}'
 errorlog = "-"
 forwarded_allow_ips = "*"
+
+
+def on_starting(server: object) -> None:
+    """Check the whole configuration in the master, before any worker is forked.
+
+    A worker that cannot start exits, and gunicorn starts another, for ever: a wrong setting or
+    policy file would be a restart loop. Checked here, it stops ``web`` once, with the sentence.
+    """
+    import sys
+
+    from bootstrap import build
+    from bootstrap.settings import ConfigurationError
+
+    try:
+        build().engine.dispose()
+    except ConfigurationError as error:
+        print(f"Holdfast cannot start: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)

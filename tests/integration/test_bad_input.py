@@ -190,6 +190,37 @@ def test_a_stale_webhook_is_refused_even_when_signed_with_the_second_secret(
     assert "seconds old" in refused(response, 400, "invalid_signature")["message"]
 
 
+def test_a_stale_signature_behind_a_fresh_t_is_refused(client: Any, nothing_changes: NothingChanges) -> None:
+    """Reproduced before: the age check read the last ``t`` while stripe-python verified the first."""
+    body = json.dumps(an_event())
+    old = int(time.time()) - 3600
+    signed_an_hour_ago = sign(body, timestamp=old).split(",")[1]  # v1=<signature over the old t>
+    header = f"{signed_an_hour_ago}, t={int(time.time())},t={old}"
+    with nothing_changes():
+        response = post_webhook(client, body, header)
+    assert "300 seconds old" in refused(response, 400, "invalid_signature")["message"]
+
+
+def test_a_t_stripe_python_does_not_read_is_not_a_500(client: Any, nothing_changes: NothingChanges) -> None:
+    """Reproduced before: ``v1=..., t=abc,t=<now>`` was a 500 (" t" is not the key stripe-python reads)."""
+    body = json.dumps(an_event())
+    now = int(time.time())
+    signature = sign(body, timestamp=now).split(",")[1]
+    with nothing_changes():
+        response = post_webhook(client, body, f"{signature}, t=abc,t={now}x")
+    refused(response, 400, "invalid_signature")
+    accepted = post_webhook(client, body, f"{signature}, t=abc,t={now}")  # what stripe-python verifies: fine
+    assert accepted.status_code == 200, accepted.json
+
+
+@pytest.mark.parametrize("ahead", [301, 3600])
+def test_a_webhook_signed_in_the_future_is_refused(client: Any, nothing_changes: NothingChanges, ahead: int) -> None:
+    body = json.dumps(an_event())
+    with nothing_changes():
+        response = post_webhook(client, body, sign(body, timestamp=int(time.time()) + ahead))
+    assert "in the future" in refused(response, 400, "invalid_signature")["message"]
+
+
 # --- POST /webhooks/stripe: what it says ----------------------------------------------------
 
 

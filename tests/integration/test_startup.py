@@ -64,3 +64,16 @@ def test_a_configuration_that_cannot_work_stops_the_web_process_with_a_sentence(
 ) -> None:
     result = start({**env, "HOLDFAST_INSTANCE_DIR": str(tmp_path)}, *WEB)
     assert result.returncode != 0 and sentence in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_wrong_policy_file_stops_gunicorn_once_instead_of_restarting_workers_for_ever(tmp_path: Path) -> None:
+    """Reproduced before: each worker exited with the sentence and gunicorn booted another, in a loop."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[non_payment]\nfailed_attemps = 2\n")
+    env = {**BASE, "HOLD_POLICY": str(policy), "HOLDFAST_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": "0"}
+    web = ("-m", "gunicorn", "--config", "bootstrap/gunicorn_conf.py", "--bind", "127.0.0.1:0", "webhooks:create_app()")
+    result = start(env, *web)  # returns only once gunicorn has exited (or fails after 120 s)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert output.count("Holdfast cannot start: Hold policy") == 1
+    assert "Booting worker" not in output and "Traceback" not in output
