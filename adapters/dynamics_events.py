@@ -123,7 +123,18 @@ def _money(value: Any, column: str) -> Decimal | None:
 
 
 def _text(value: Any) -> str | None:
+    value = _without_nul(value)
     return value if isinstance(value, str) and value.strip() else None
+
+
+def _printable_id(value: str, what: str) -> None:
+    if not value.isprintable():
+        raise InvalidCrmColumn(f"The {what} is not printable text (it has a control character such as NUL).")
+
+
+def _without_nul(value: Any) -> Any:
+    """Text the database can store: NUL characters dropped (a name or number, not an id)."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def _by_holdfast(context: ExecutionContext, options: CrmOptions) -> bool:
@@ -143,6 +154,7 @@ def account_change(
     account_id = canonical_account_id(context.primary_entity_id or "")
     if not account_id:
         raise IncompleteCrmEvent("The account event has no PrimaryEntityId.")
+    _printable_id(account_id, "PrimaryEntityId")
     values: dict[str, Any] = {}
     mapping = {
         "name": NAME,
@@ -163,7 +175,7 @@ def account_change(
                 raise InvalidCrmColumn("The column creditonhold is not a boolean.")
         elif value is not None and not isinstance(value, str):
             raise InvalidCrmColumn(f"The column {column} is not text.")
-        values[name] = value.strip() if isinstance(value, str) else value
+        values[name] = _without_nul(value).strip() if isinstance(value, str) else value
     modified = columns.get("modifiedon")
     modified_at = modified if isinstance(modified, datetime) else context.operation_created_on
     return CrmAccountChange(
@@ -178,6 +190,7 @@ def account_change(
 
 def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOrderChange:
     order_id = (context.primary_entity_id or "").lower()
+    _printable_id(order_id, "PrimaryEntityId")
     if not order_id:
         raise IncompleteCrmEvent("The salesorder event has no PrimaryEntityId.")
     customer = columns.get("customerid")
@@ -188,6 +201,7 @@ def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOr
                 f"The salesorder {order_id} is for a {customer.logical_name}, not an account: Holdfast holds accounts."
             )
         account_id = canonical_account_id(customer.id)
+        _printable_id(account_id, "customerid")
     elif customer is not None:
         raise InvalidCrmColumn("The column customerid is not a reference to an account.")
     state = columns.get("statecode")

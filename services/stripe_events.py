@@ -132,19 +132,27 @@ def parse_event(body: bytes | str) -> StripeEvent:
 
 def _id_of(value: Any) -> str | None:
     """An expandable field: an id string, or the expanded object with an id."""
-    if isinstance(value, str) and value:
-        return value
     if isinstance(value, dict):
-        inner = value.get("id")
-        return inner if isinstance(inner, str) and inner else None
-    return None
+        value = value.get("id")
+    if not isinstance(value, str) or not value:
+        return None
+    if "\x00" in value:  # no id has one; the database could not store it
+        raise MalformedEvent("An id in the event contains a NUL character.")
+    return value
 
 
 def _require_str(obj: dict[str, Any], key: str, what: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:
         raise MalformedEvent(f"The {what} has no {key}.")
+    if "\x00" in value:
+        raise MalformedEvent(f"The {what}'s {key} contains a NUL character.")
     return value
+
+
+def _plain_text(value: Any) -> str | None:
+    """A name or description as text the database can store (NUL characters dropped)."""
+    return value.replace("\x00", "") if isinstance(value, str) else None
 
 
 def _int_field(obj: dict[str, Any], key: str, what: str) -> int | None:
@@ -253,13 +261,16 @@ def customer_details(event: StripeEvent) -> CustomerDetails:
     if not isinstance(metadata, dict):
         raise MalformedEvent("The customer's metadata is not an object.")
     crm_id = metadata.get("crm_account_id")
-    if crm_id is not None and (not isinstance(crm_id, str) or not 0 < len(crm_id.strip()) <= 100):
-        raise MalformedEvent("The customer's metadata.crm_account_id is not an account id of 1 to 100 characters.")
-    name = customer.get("name")
+    if crm_id is not None and (
+        not isinstance(crm_id, str) or not 0 < len(crm_id.strip()) <= 100 or not crm_id.isprintable()
+    ):
+        raise MalformedEvent(
+            "The customer's metadata.crm_account_id is not an account id of 1 to 100 printable characters."
+        )
     currency = customer.get("currency")
     return CustomerDetails(
         customer_id=customer_id,
         crm_account_id=canonical_account_id(crm_id.strip()) if isinstance(crm_id, str) else None,
-        name=name if isinstance(name, str) else None,
+        name=_plain_text(customer.get("name")),
         currency=currency.lower() if isinstance(currency, str) else None,
     )

@@ -240,3 +240,40 @@ def test_every_string_field_the_api_reads_is_text_that_can_be_stored() -> None:
         if isinstance(field, fields.String) and not isinstance(field, schemas.Text)
     ]
     assert plain == []
+
+
+# --- NUL inside the content of a webhook: a name is kept without it, an id is refused -------------
+
+
+def test_a_nul_in_a_stripe_customer_name_is_dropped_and_the_event_applies(
+    client: Any, admin: dict[str, str], container: Any
+) -> None:
+    from tests.conftest import process_pending, stripe_fixture
+
+    event = stripe_fixture("customer.updated.zulip-delinquency.json", id="cus_nul")
+    event["data"]["object"].update(name="Acme\u0000 Corp", metadata={"crm_account_id": "acme-nul"})
+    assert post_stripe(client, event).status_code == 200
+    assert process_pending(container) == ["processed"]
+    assert client.get("/api/accounts/acme-nul", headers=admin).json["name"] == "Acme Corp"
+
+
+def test_a_nul_in_a_stripe_id_fails_the_event_with_a_sentence(client: Any, container: Any) -> None:
+    from tests.conftest import inbox_rows, process_pending, stripe_fixture
+
+    post_stripe(client, stripe_fixture("invoice.payment_failed.stripe-ruby-mock.json", customer="cus_\u0000x"))
+    assert process_pending(container) == ["failed"]
+    (row,) = inbox_rows(container)
+    assert row.last_error == "MalformedEvent: An id in the event contains a NUL character."
+
+
+def test_a_nul_in_a_crm_account_name_is_dropped_and_one_in_its_id_is_refused_at_the_door(
+    client: Any, admin: dict[str, str], container: Any
+) -> None:
+    from tests.conftest import process_pending
+
+    account = "3c1b0d2e-5f4a-4b6c-8d7e-9f0a1b2c3d4e"
+    assert post_dynamics(client, account_create(account, name="Contoso\u0000 Ltd")).status_code == 200
+    assert process_pending(container) == ["processed"]
+    assert client.get(f"/api/accounts/{account}", headers=admin).json["name"] == "Contoso Ltd"
+    refused_body = post_dynamics(client, account_create("acme\u0000evil", name="Evil"))
+    assert refused(refused_body, 400, "malformed_context")["message"]
