@@ -15,7 +15,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
-from webhooks.api.schemas import ErrorSchema
+from webhooks.api.schemas import ErrorSchema, Money
 from webhooks.errors import ApiError, error_response, http_error_response
 
 # The longest JSON number any field takes, in characters: money needs at most 20. A longer one
@@ -130,6 +130,10 @@ def _validation_sentence(messages: Any) -> str:
     return "; ".join(parts) + "." if parts else "The request is not valid."
 
 
+def _money_property(_converter: Any, field: Any, **_: Any) -> dict[str, Any]:
+    return dict(Money.OPENAPI) if isinstance(field, Money) else {}
+
+
 def init_api(app: Flask) -> HoldfastApi:
     app.config.update(
         API_TITLE="Holdfast",
@@ -146,6 +150,8 @@ def init_api(app: Flask) -> HoldfastApi:
         lambda _: {"type": "string", "minLength": 1, "description": 'May contain "/", sent percent-encoded (%2F).'},
     )
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.register_field(Money, None, None)  # no type of its own: Money.OPENAPI says what it is
+    api.ma_plugin.converter.add_attribute_function(_money_property)
     from webhooks.api import accounts, events, ops, provisioning
 
     for blueprint in (accounts.blp, events.blp, ops.blp, provisioning.blp):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import Schema, fields, validate
 
 from domain.provisioning import RequestState
@@ -11,7 +13,10 @@ from webhooks.api.schemas import Money, PageQuerySchema, StrictSchema, Text
 class OrderCreateSchema(StrictSchema):
     order_id = Text(required=True, validate=validate.Length(min=1, max=255))
     amount = Money(
-        required=True, validate=validate.Range(min=0, min_inclusive=False, error="The amount must be positive.")
+        required=True,
+        minimum=Decimal(0),
+        exclusive=True,
+        error_messages={"minimum": "The amount must be positive."},
     )
     description = Text(allow_none=True, validate=validate.Length(max=2000))
 
@@ -49,8 +54,10 @@ class ProvisioningPageSchema(Schema):
 
 
 class AccountOnHoldSchema(Schema):
+    """409 of an order: ``account_on_hold`` (with the hold ``reasons``) or ``order_conflict``."""
+
     error = fields.String(required=True)
-    reasons = fields.List(fields.String(), required=True)
+    reasons = fields.List(fields.String(), metadata={"description": "with account_on_hold: the hold reasons"})
     message = fields.String(required=True)
 
 

@@ -54,7 +54,9 @@ def _not_found(error: LookupError) -> ApiError:
 @blp.response(201, ProvisioningRequestSchema, description="The order was accepted.")
 @blp.alt_response(200, schema=ProvisioningRequestSchema, description="This order id was already accepted.")
 @blp.alt_response(404, schema=ErrorSchema)
-@blp.alt_response(409, schema=AccountOnHoldSchema, description="The account's holds block changes.")
+@blp.alt_response(
+    409, schema=AccountOnHoldSchema, description="The account's holds block changes, or the order id is taken."
+)
 def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
     """Submit an order: dispatched at once, parked as awaiting, or refused while changes are blocked."""
     c = container()

@@ -43,10 +43,22 @@ class Text(fields.String):
 
 
 class Money(fields.Decimal):
-    """An amount in major units as a decimal string ("1250.00"); numbers are accepted on input."""
+    """An amount in major units as a decimal string ("1250.00"); numbers are accepted on input.
 
-    def __init__(self, **kwargs: Any) -> None:
+    ``minimum``: the smallest amount allowed (``exclusive``: and not that amount itself), checked
+    here rather than by a Range validator, whose bound the OpenAPI document would print as a
+    string where it must be a number.
+    """
+
+    # In the OpenAPI document: a decimal string, or a number on input (see webhooks.api.init_api).
+    OPENAPI = {
+        "anyOf": [{"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}, {"type": "number"}],
+        "example": "1250.00",
+    }
+
+    def __init__(self, *, minimum: Decimal | None = None, exclusive: bool = False, **kwargs: Any) -> None:
         super().__init__(as_string=True, allow_nan=False, **kwargs)
+        self.minimum, self.exclusive = minimum, exclusive
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
@@ -64,6 +76,10 @@ class Money(fields.Decimal):
             raise ValidationError("An amount has at most 4 decimal places.")
         if amount is not None and abs(amount) >= 10**15:
             raise ValidationError("The amount is too large.")
+        below = amount is not None and self.minimum is not None and amount < self.minimum
+        at_exclusive = amount is not None and self.exclusive and amount == self.minimum
+        if below or at_exclusive:
+            raise ValidationError(self.error_messages.get("minimum", "The amount is too small."))
         return amount
 
 
@@ -101,7 +117,9 @@ class AccountPutSchema(StrictSchema):
         allow_none=False,
         validate=validate.Regexp(r"^cus_[A-Za-z0-9]{1,250}\Z", error="Not a Stripe customer id (cus_...)."),
     )
-    credit_limit = Money(allow_none=True, validate=validate.Range(min=0, error="The credit limit cannot be negative."))
+    credit_limit = Money(
+        allow_none=True, minimum=Decimal(0), error_messages={"minimum": "The credit limit cannot be negative."}
+    )
     currency = Text(
         allow_none=True, validate=validate.Regexp(r"^[A-Za-z]{3}\Z", error="Not a three-letter currency code.")
     )
