@@ -368,17 +368,21 @@ class SqlAccountRepository:
                 existing.since, existing.cause, existing.note = hold.since, hold.cause, hold.note
         self.session.flush()
 
-    def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
-        """Accounts whose evaluation could have changed by now, by the index (skipping rows locked elsewhere)."""
+    def _due(self, column: Any, now: datetime, limit: int) -> list[str]:
+        """Accounts whose time in ``column`` has come, by its index, locked (skipping rows locked elsewhere)."""
         return list(
             self.session.execute(
                 select(AccountRow.account_id)
-                .where(AccountRow.next_evaluation_at <= now)
-                .order_by(AccountRow.next_evaluation_at)
+                .where(column <= now)
+                .order_by(column)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).scalars()
         )
+
+    def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
+        """Accounts whose evaluation could have changed by now."""
+        return self._due(AccountRow.next_evaluation_at, now, limit)
 
     def dispatch_mark(self, account_id: str) -> DispatchMark | None:
         return read_dispatch_mark(self.session.connection(), account_id)
@@ -387,16 +391,8 @@ class SqlAccountRepository:
         self.session.execute(update(AccountRow).where(AccountRow.account_id == account_id).values(crm_sync_due_at=at))
 
     def crm_sync_due(self, now: datetime, limit: int, *, next_look: datetime) -> list[str]:
-        """Accounts whose CRM sync is due, by the index, skipping rows locked elsewhere; due again at ``next_look``."""
-        ids = list(
-            self.session.execute(
-                select(AccountRow.account_id)
-                .where(AccountRow.crm_sync_due_at <= now)
-                .order_by(AccountRow.crm_sync_due_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).scalars()
-        )
+        """Accounts whose CRM sync is due; looked at again at ``next_look``."""
+        ids = self._due(AccountRow.crm_sync_due_at, now, limit)
         if ids:
             self.session.execute(
                 update(AccountRow).where(AccountRow.account_id.in_(ids)).values(crm_sync_due_at=next_look)
