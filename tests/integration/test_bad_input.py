@@ -213,6 +213,43 @@ def test_a_t_stripe_python_does_not_read_is_not_a_500(client: Any, nothing_chang
     assert accepted.status_code == 200, accepted.json
 
 
+@pytest.mark.parametrize("garbage", ["é", "\u00ff" * 64, "ñ" + "0" * 63], ids=["one-char", "64-chars", "hex-length"])
+def test_a_signature_that_is_not_ascii_is_refused_not_a_500(
+    client: Any, nothing_changes: NothingChanges, garbage: str
+) -> None:
+    """Reproduced before: a 500 (stripe-python's hmac.compare_digest raises TypeError on non-ASCII text).
+
+    Header bytes arrive decoded as Latin-1, so any byte above 0x7F in ``v1=`` made one.
+    """
+    body = json.dumps(an_event())
+    now = int(time.time())
+    good = sign(body, timestamp=now).split(",")[1]
+    for header in (f"t={now},v1={garbage}", f"t={now},v1={garbage},{good}"):  # stripe-python accepts neither
+        with nothing_changes():
+            response = post_webhook(client, body, header)
+        refused(response, 400, "invalid_signature")
+
+
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        ("v1=abc", "no timestamp"),
+        ("t", "without a value"),
+        ("t=1,v1", "without a value"),
+        ("t=abc,v1=def", "not a whole number"),
+        pytest.param(f"t={'9' * 5000},v1=def", "not a whole number", id="t=<5000 digits>,v1=def"),
+        ("t=123", "no v1 signature"),
+        ("t=123,v0=abc", "no v1 signature"),
+    ],
+)
+def test_a_malformed_signature_header_is_refused_saying_what_is_wrong(
+    client: Any, nothing_changes: NothingChanges, header: str, says: str
+) -> None:
+    with nothing_changes():
+        response = post_webhook(client, json.dumps(an_event()), header)
+    assert says in refused(response, 400, "invalid_signature")["message"]
+
+
 @pytest.mark.parametrize("ahead", [301, 3600])
 def test_a_webhook_signed_in_the_future_is_refused(client: Any, nothing_changes: NothingChanges, ahead: int) -> None:
     body = json.dumps(an_event())
