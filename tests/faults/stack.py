@@ -134,6 +134,9 @@ class Stack:
         self.beats: list[CeleryProcess] = []
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        # A connection per call: a kept-alive one reused just as gunicorn closes it (keepalive 5 s)
+        # fails with "Remote end closed connection", which says nothing about Holdfast.
+        self.http.headers["Connection"] = "close"
 
     # -- processes
 
