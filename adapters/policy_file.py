@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from domain.disputes import CLOSING_STATUSES
 from domain.holds import HoldReason
 from domain.policy import DEFAULT_EFFECTS, DisputePolicy, HoldPolicy, NonPaymentPolicy, ReasonEffects
 
@@ -31,7 +32,6 @@ _NON_PAYMENT_KEYS = {
 }
 _EFFECT_KEYS = {"parks_provisioning", "blocks_changes"}
 _DISPUTE_KEYS = {"release_on"}
-_DISPUTE_STATUSES = {"won", "lost", "warning_closed"}
 
 
 def _line_of(text: str, section: str | None, key: str) -> int | None:
@@ -136,12 +136,13 @@ def parse_policy(text: str, path: Path) -> HoldPolicy:
     release_on = dispute_data.get("release_on", sorted(DisputePolicy().release_on))
     if not isinstance(release_on, list) or not all(isinstance(s, str) for s in release_on):
         raise reader.fail("dispute", "release_on", "must be a list of dispute statuses.")
-    unknown = set(release_on) - _DISPUTE_STATUSES
+    unknown = set(release_on) - CLOSING_STATUSES
     if unknown:
         raise reader.fail(
             "dispute",
             "release_on",
-            f"names unknown statuses: {', '.join(sorted(unknown))} (known: lost, warning_closed, won).",
+            f"names statuses that do not close a dispute: {', '.join(sorted(unknown))} "
+            f"(closing statuses: {', '.join(sorted(CLOSING_STATUSES))}).",
         )
 
     reasons = reader.table(data, "reasons")

@@ -53,9 +53,9 @@ class NonPaymentPolicy:
 
 @dataclass(frozen=True)
 class DisputePolicy:
-    """Which closing statuses of a dispute release its hold (a lost one stays by default)."""
+    """Which closing statuses of a dispute release its hold (a lost one, and its appeal, stay by default)."""
 
-    release_on: frozenset[str] = frozenset({"won", "warning_closed"})
+    release_on: frozenset[str] = frozenset({"won", "warning_closed", "prevented"})
 
 
 @dataclass(frozen=True)

@@ -209,17 +209,18 @@ class DisputeHoldOpen(ValueError):
 
 
 def lift_dispute_hold(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime) -> AccountView:
-    """Finance lifts the hold of lost disputes; a dispute still open keeps holding."""
+    """Finance lifts the hold of lost (or appealed, or unknown-status) disputes; one under way keeps holding."""
     with uow:
         account = _get(uow, account_id, lock=True)
         customer = uow.customers.customer_of(account_id)
         disputes = [d for d in (uow.disputes.for_customer(customer) if customer else []) if d.holds(ctx.policy.dispute)]
         if not disputes:
             raise NoSuchHold(f"Account {account_id} has no dispute hold to lift.")
-        still_open = [d.dispute_id for d in disputes if not d.closed]
+        still_open = [d.dispute_id for d in disputes if not d.liftable]
         if still_open:
             raise DisputeHoldOpen(
-                f"Dispute {', '.join(still_open)} is still open; its hold lifts when Stripe closes it as won."
+                f"Dispute {', '.join(still_open)} is still under way; its hold lifts when Stripe closes it "
+                "(won, prevented or warning_closed), or can be lifted once it is lost."
             )
         change = _api_change(now)
         for dispute in disputes:

@@ -490,6 +490,7 @@ def _dispute(row: DisputeRow) -> DisputeFact:
         event_created=row.event_created,
         opened_event_id=row.opened_event_id,
         lifted_at=row.lifted_at,
+        opened_at=row.opened_at or row.event_created,  # rows from before 0007: the best known
     )
 
 
@@ -514,6 +515,7 @@ class SqlDisputeRepository:
         row.event_id = fact.event_id
         row.event_created = fact.event_created
         row.opened_event_id = fact.opened_event_id
+        row.opened_at = fact.opening[0]
         row.lifted_at = fact.lifted_at
         row.updated_at = now
         self.session.flush()

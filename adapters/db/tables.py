@@ -228,6 +228,7 @@ class DisputeRow(Base):
     event_id: Mapped[str] = mapped_column(String(255))
     event_created: Mapped[datetime] = mapped_column(UTCDateTime)
     opened_event_id: Mapped[str] = mapped_column(String(255))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # NULL: rows before 0007
     # finance lifted the hold of a lost dispute: it holds no more
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
