@@ -19,6 +19,10 @@ import stripe
 from services.ports import PeerUnavailable
 from services.reconciliation import ListedEvent
 
+# Holdfast's own calls ask for this version, whatever stripe-python's default becomes after an
+# upgrade: objects it reads (charges, payment intents) keep the shapes it was tested with.
+# Webhook and listed events come in the version of the endpoint or of the day they happened.
+API_VERSION = "2026-10-28.endive"
 EVENTS_PAGE_SIZE = 100  # the largest page Stripe serves
 MAX_TYPES_PER_LISTING = 20  # Stripe takes at most 20 types[] in one listing
 ANCHOR_WINDOW_SECONDS = 600  # how far before the start an event may anchor an ending_before listing
@@ -52,6 +56,7 @@ class StripeApi:
     ) -> None:
         self.client = stripe.StripeClient(
             api_key,
+            stripe_version=API_VERSION,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
             http_client=stripe.RequestsClient(timeout=timeout),
@@ -69,24 +74,28 @@ class StripeApi:
             ) from None
 
     def customer_of_dispute(self, dispute: dict[str, Any]) -> str:
-        """The customer a dispute is about, found through its charge or payment intent."""
+        """The customer a dispute is about, found through its charge or payment intent.
+
+        The customer is the ``customer`` of either, or where that is null (current API versions,
+        a customer represented by an Account) its ``customer_account``.
+        """
         charge = dispute.get("charge")
         charge_id = charge.get("id") if isinstance(charge, dict) else charge
-        if isinstance(charge, dict) and isinstance(charge.get("customer"), str):
-            return str(charge["customer"])
+        if isinstance(charge, dict) and (customer := payer_of(charge)):
+            return customer
         if isinstance(charge_id, str) and charge_id:
             found = self._call(f"look-up of charge {charge_id}", lambda: self.client.v1.charges.retrieve(charge_id))
-            customer = found.to_dict().get("customer")
-            if isinstance(customer, str) and customer:
+            if customer := payer_of(found.to_dict()):
                 return customer
         intent = dispute.get("payment_intent")
         intent_id = intent.get("id") if isinstance(intent, dict) else intent
+        if isinstance(intent, dict) and (customer := payer_of(intent)):
+            return customer
         if isinstance(intent_id, str) and intent_id:
             found = self._call(
                 f"look-up of payment intent {intent_id}", lambda: self.client.v1.payment_intents.retrieve(intent_id)
             )
-            customer = found.to_dict().get("customer")
-            if isinstance(customer, str) and customer:
+            if customer := payer_of(found.to_dict()):
                 return customer
         raise StripeLookupFailed(
             f"The dispute {dispute.get('id')} leads to no customer through its charge or payment intent."
@@ -159,6 +168,16 @@ class StripeApi:
     def _next_page(self, pace: Callable[[], None], fetch: Callable[[], Any]) -> Any:
         pace()
         return self._call("listing of events", fetch)
+
+
+def payer_of(obj: dict[str, Any]) -> str | None:
+    """The customer of a charge or payment intent: ``customer``, else ``customer_account``."""
+    for key in ("customer", "customer_account"):
+        value = obj.get(key)
+        value = value.get("id") if isinstance(value, dict) else value
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 class _Paced:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import structlog
+
 from domain.disputes import merge_dispute
 from domain.invoices import merge
 from domain.timeline import Change, TimelineEntry
@@ -21,7 +23,20 @@ from services.stripe_events import (
     dispute_fact,
     invoice_fact,
     parse_event,
+    unknown_invoice_status,
 )
+
+log = structlog.get_logger(__name__)
+_WARNED: set[tuple[str, str]] = set()
+
+
+def warn_once(what: str, status: str, **context: str) -> None:
+    """A status Stripe added after Holdfast was written: said once per process, then quietly handled."""
+    if (what, status) in _WARNED:
+        return
+    _WARNED.add((what, status))
+    log.warning(what, status=status, **context, note="handled as open; later events with it are not logged")
+
 
 DISPUTE_CUSTOMER = "dispute_customer"  # the delivery's meta: the customer Stripe's API named
 
@@ -85,6 +100,8 @@ def _apply_dispute_event(
             "cannot be looked up; set it and replay this event."
         )
     fact = dispute_fact(event, customer_id)
+    if not fact.known:
+        warn_once("dispute_status_unknown", fact.status, dispute_id=fact.dispute_id, event_id=event.id)
     mapping = uow.customers.lock(customer_id, change.at)
     current = uow.disputes.get(fact.dispute_id)
     merged = merge_dispute(current, fact)
@@ -98,6 +115,9 @@ def _apply_dispute_event(
 
 def _apply_invoice_event(uow: UnitOfWork, event: StripeEvent, ctx: ServiceContext, change: Change) -> Handled:
     fact = invoice_fact(event)
+    unknown = unknown_invoice_status(event.object)
+    if unknown is not None:
+        warn_once("invoice_status_unknown", unknown, invoice_id=fact.invoice_id, event_id=event.id)
     # The customer row serializes every change to this customer's facts and mapping.
     mapping = uow.customers.lock(fact.customer_id, change.at)
     current = uow.invoices.get(fact.invoice_id)

@@ -204,6 +204,20 @@ def stripe_fixture(name: str, **changes: Any) -> dict[str, Any]:
     return event
 
 
+CURRENT_SHAPES = ROOT / "tests" / "fixtures" / "stripe"  # built by build.py there; see its SOURCES.md
+
+
+def current_fixture(name: str, fresh_id: bool = True, **changes: Any) -> dict[str, Any]:
+    """A current-shape Stripe event (or object) from tests/fixtures/stripe; ``changes`` set keys of its object."""
+    document: dict[str, Any] = json.loads((CURRENT_SHAPES / name).read_text())
+    if document.get("object") != "event":
+        return {**document, **changes}
+    if fresh_id:
+        document["id"] = f"evt_{uuid.uuid4().hex[:24]}"
+    document["data"]["object"].update(changes)
+    return document
+
+
 def finalized_invoice(customer: str, invoice_id: str, cents: int, **changes: Any) -> dict[str, Any]:
     """invoice.finalized of an open invoice, from a recorded invoice body (``changes``: more invoice fields)."""
     event = stripe_fixture(

@@ -9,7 +9,7 @@ from flask import Blueprint, request
 
 from adapters.stripe_signature import InvalidSignature, verify_stripe_signature
 from services.inbox import store_delivery
-from services.stripe_events import MalformedEvent, parse_event
+from services.stripe_events import MalformedEvent, ThinEvent, parse_event
 from webhooks.context import container
 from webhooks.errors import ApiError
 
@@ -32,6 +32,8 @@ def receive_stripe_event() -> tuple[dict[str, Any], int]:
     except InvalidSignature as error:
         log.info("stripe_webhook_refused", reason=str(error))
         raise ApiError(400, "invalid_signature", str(error)) from None
+    except ThinEvent as error:
+        raise ApiError(400, "thin_event", str(error)) from None
     except MalformedEvent as error:
         raise ApiError(400, "malformed_event", str(error)) from None
     try:

@@ -286,7 +286,7 @@ def test_an_invoice_event_without_a_customer_fails_with_a_clear_error(
     post_stripe(client, stripe_fixture("invoice.payment_failed.stripe-ruby-mock.json", customer=None))
     assert process_pending(container) == ["failed"]
     (row,) = inbox_rows(container)
-    assert row.last_error == "MalformedEvent: The invoice has no customer."
+    assert row.last_error == "MalformedEvent: The invoice has no customer (neither customer nor customer_account)."
 
 
 def test_stored_events_left_unprocessed_are_swept_back_onto_the_queue(container: Any, client: Any) -> None:

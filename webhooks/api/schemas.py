@@ -115,7 +115,10 @@ class AccountPutSchema(StrictSchema):
     name = Text(allow_none=True, validate=validate.Length(max=400))
     stripe_customer_id = Text(
         allow_none=False,
-        validate=validate.Regexp(r"^cus_[A-Za-z0-9]{1,250}\Z", error="Not a Stripe customer id (cus_...)."),
+        validate=validate.Regexp(
+            r"^(cus|acct)_[A-Za-z0-9]{1,250}\Z",
+            error="Not a Stripe customer id (cus_..., or acct_... for a customer represented by an Account).",
+        ),
     )
     credit_limit = Money(
         allow_none=True, minimum=Decimal(0), error_messages={"minimum": "The credit limit cannot be negative."}
