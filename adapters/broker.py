@@ -55,6 +55,15 @@ class CeleryPublisher:
     def write_back_hold(self, account_id: str, countdown: float | None = None) -> None:
         self.celery.send_task(TASK_WRITE_BACK_HOLD, args=[account_id], countdown=countdown)
 
+    def sweep(self) -> None:
+        self.celery.send_task(TASK_SWEEP_INBOX)
+
+    def tick(self) -> None:
+        self.celery.send_task(TASK_TICK)
+
+    def reconcile(self) -> None:
+        self.celery.send_task(TASK_RECONCILE_STRIPE)
+
     def dispatch_provisioning(self, account_ids: Sequence[str], countdown: float | None = None) -> None:
         """Send account ids in batches; one task sends each account's due requests (accounts in parallel)."""
         ids = list(dict.fromkeys(account_ids))

@@ -16,8 +16,7 @@ from typing import Any, cast
 
 import stripe
 
-from services.ports import PeerUnavailable
-from services.reconciliation import ListedEvent
+from services.ports import ListedEvent, PeerUnavailable
 
 # Holdfast's own calls ask for this version, whatever stripe-python's default becomes after an
 # upgrade: objects it reads (charges, payment intents) keep the shapes it was tested with.

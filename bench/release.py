@@ -374,7 +374,7 @@ class Release:
     def prepare(self, orders: int, worker: Worker) -> list[dict[str, Any]]:
         """An account under credit review with ``orders`` awaiting orders; their provisioning bodies."""
         from adapters.provisioning_client import provisioning_body
-        from services.provisioning import list_requests
+        from services.orders import list_requests
 
         self.account_id = str(uuid.uuid4())
         self._deliver(release_crm.account_create(self.account_id, name="Bench Cloud", credit_on_hold=True))

@@ -18,14 +18,16 @@ from adapters.db.engine import make_engine, make_session_factory
 from adapters.db.inbox_store import SqlDeliveryStore
 from adapters.db.unit_of_work import SqlUnitOfWork
 from adapters.dispatch_locks import make_dispatch_lock
-from adapters.dynamics_events import CrmOptions, CrmRowRead, make_dynamics_handler
+from adapters.dynamics_deliveries import CrmRowRead, DynamicsDeliveries, DynamicsOptions
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
 from adapters.policy_file import PolicyError, load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
 from adapters.stripe_api import StripeApi
+from adapters.stripe_deliveries import DisputeCustomerLookup, StripeDeliveries
 from bootstrap.celery_app import create_celery
 from bootstrap.settings import ConfigurationError, Settings, load_settings
 from domain.policy import HoldPolicy
+from services.crm_processing import crm_handler
 from services.inbox import Completion, Handler
 from services.ports import (
     DispatchLock,
@@ -36,7 +38,7 @@ from services.ports import (
     ServiceContext,
     StorageUnavailable,
 )
-from services.stripe_processing import DisputeCustomerLookup, handle_stripe_event
+from services.stripe_processing import stripe_handler
 
 
 def utc_now() -> datetime:
@@ -111,7 +113,7 @@ class Container:
         )
 
     @property
-    def crm_options(self) -> CrmOptions:
+    def crm_options(self) -> DynamicsOptions:
         """How CRM deliveries are read: the Stripe customer column, Holdfast's own CRM user."""
         return crm_options(self.settings)
 
@@ -146,8 +148,8 @@ def make_provisioner(settings: Settings) -> Provisioner:
     )
 
 
-def crm_options(settings: Settings) -> CrmOptions:
-    return CrmOptions(settings.dynamics_stripe_customer_field, settings.dynamics_app_user_id)
+def crm_options(settings: Settings) -> DynamicsOptions:
+    return DynamicsOptions(settings.dynamics_stripe_customer_field, settings.dynamics_app_user_id)
 
 
 def make_crm_client(settings: Settings) -> DynamicsWebApi | None:
@@ -202,6 +204,9 @@ def build(settings: Settings | None = None) -> Container:
         provisioner=make_provisioner(settings),
         crm=crm,
         stripe_api=stripe_api,
-        handlers={"stripe": handle_stripe_event, "dynamics": make_dynamics_handler(options)},
+        handlers={
+            "stripe": stripe_handler(StripeDeliveries()),
+            "dynamics": crm_handler(DynamicsDeliveries(options)),
+        },
         completions=completions,
     )

@@ -110,6 +110,36 @@ class DisputeFact:
         return f"dispute {self.dispute_id} ({amount}): {self.status}{unknown}"
 
 
+@dataclass(frozen=True)
+class DisputeSeen:
+    """What one event says about a dispute; Stripe's disputes do not say whose they are."""
+
+    dispute_id: str
+    charge_id: str | None
+    status: str
+    amount: Decimal
+    currency: str
+    event_id: str
+    event_created: datetime
+
+    @property
+    def known(self) -> bool:
+        return stage_of(self.status) is not DisputeStage.UNKNOWN
+
+    def of_customer(self, customer_id: str) -> DisputeFact:
+        return DisputeFact(
+            dispute_id=self.dispute_id,
+            customer_id=customer_id,
+            charge_id=self.charge_id,
+            status=self.status,
+            amount=self.amount,
+            currency=self.currency,
+            event_id=self.event_id,
+            event_created=self.event_created,
+            opened_event_id=self.event_id,
+        )
+
+
 def merge_dispute(current: DisputeFact | None, incoming: DisputeFact) -> DisputeFact:
     """Combine two facts about one dispute; the result does not depend on their order."""
     if current is None:

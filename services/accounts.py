@@ -12,9 +12,9 @@ from domain.account import Account, NoSuchHold
 from domain.holds import Hold
 from domain.money import check_currency_places
 from domain.timeline import Change, TimelineEntry
+from services.customers import map_customer
 from services.evaluation import account_evaluation, account_exposure, reevaluate_account
 from services.ports import ServiceContext, TimelineRecord, UnitOfWork
-from services.stripe_processing import map_customer
 
 API_ACTOR = "api"
 API_CAUSE = "api"

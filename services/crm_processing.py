@@ -1,27 +1,49 @@
-"""Apply what the CRM (Dynamics 365) says: accounts and their credit review, orders submitted or canceled."""
+"""Apply what the CRM (Dynamics 365) says: accounts and their credit review, orders submitted or canceled.
+
+``crm_handler`` is the inbox handler of source ``dynamics``: its translator (an adapter) says
+what a stored delivery means, as a ``CrmAccountChange`` or a ``CrmOrderChange``; this applies it.
+"""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import structlog
 
 from domain.crm import CANCELED, STRIPE_CUSTOMER_ID, SUBMITTED, CrmAccountChange, CrmOrderChange, apply_account_change
-from domain.money import format_amount
-from domain.provisioning import ACCOUNT, ProvisioningRequest, RequestState, TransitionRefused
+from domain.provisioning import RequestState, TransitionRefused
 from domain.timeline import Change, TimelineEntry
+from services.customers import map_customer
 from services.evaluation import reevaluate_account
-from services.ports import Handled, ServiceContext, UnitOfWork
-from services.stripe_processing import map_customer
+from services.inbox import Handler
+from services.orders import Order, OrderSource, accept_order
+from services.ports import (
+    CrmTranslator,
+    Handled,
+    InboxEvent,
+    IncompleteCrmEvent,
+    Outcome,
+    ServiceContext,
+    UnitOfWork,
+)
 
 log = structlog.get_logger(__name__)
 
 ACTOR = "dynamics"
 
 
-class IncompleteCrmEvent(ValueError):
-    """The CRM body lacks what Holdfast needs; the message says what to register."""
+def crm_handler(translator: CrmTranslator) -> Handler:
+    """The inbox handler of source ``dynamics``: the translator says what the delivery means, this applies it."""
+
+    def handle(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceContext, now: datetime) -> Handled:
+        change = translator.translate(delivery)
+        if change is None:
+            return Handled(Outcome.IGNORED)
+        if isinstance(change, CrmAccountChange):
+            return apply_account_change_from_crm(uow, change, ctx, now)
+        return apply_order_change_from_crm(uow, change, ctx, now)
+
+    return handle
 
 
 def apply_account_change_from_crm(
@@ -35,7 +57,7 @@ def apply_account_change_from_crm(
     if change.message == "Delete":
         account = uow.accounts.get(change.account_id, lock=True)
         if account is None:
-            return Handled("ignored")
+            return Handled(Outcome.IGNORED)
     else:
         account, created = uow.accounts.create_or_lock(change.account_id, now)
         if created:
@@ -79,7 +101,7 @@ def apply_account_change_from_crm(
                 )
             ],
         )
-    return Handled("processed", change.account_id)
+    return Handled(Outcome.PROCESSED, change.account_id)
 
 
 def apply_order_change_from_crm(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, now: datetime) -> Handled:
@@ -89,7 +111,7 @@ def apply_order_change_from_crm(uow: UnitOfWork, change: CrmOrderChange, ctx: Se
         return _submitted(uow, change, ctx, at)
     if change.state_code == CANCELED:
         return _canceled(uow, change, ctx, at)
-    return Handled("ignored", change.account_id)
+    return Handled(Outcome.IGNORED, change.account_id)
 
 
 def _submitted(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, at: Change) -> Handled:
@@ -104,51 +126,16 @@ def _submitted(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, at:
         )
     if change.amount < 0:
         raise IncompleteCrmEvent(f"The salesorder {change.order_id} has a negative totalamount.")
-    account_id = change.account_id
-    account = uow.accounts.get(account_id, lock=True)
-    if uow.requests.find_by_order(account_id, change.order_id) is not None:
-        return Handled("processed", account_id)  # already accepted: a redelivery or a later update
-    request = ProvisioningRequest(
-        request_id=str(uuid.uuid4()),
-        account_id=account_id,
-        order_id=change.order_id,
-        amount=change.amount,
-        currency=account.currency if account else None,
-        description=change.description,
-        state=RequestState.AWAITING,
-        created_at=at.at,
-    )
-    if account is None:
-        request.waiting_for = (ACCOUNT,)  # admitted when the account becomes known
-        uow.requests.add(request, at.at)
-        log.info("crm_order_waits_for_account", account_id=account_id, order_id=change.order_id)
-        return Handled("processed", account_id)
-    uow.requests.add(request, at.at)
-    accepted = TimelineEntry.of(
-        at,
-        "request_accepted",
-        request_id=request.request_id,
-        order_id=change.order_id,
-        amount=format_amount(change.amount, account.currency),
-        source="crm",
-    )
-    effects = account.effects(ctx.policy, at.at)
-    if effects.blocks_changes:
-        reasons = [str(r) for r in effects.blocking]
-        request.failure = f"Refused: the account is on credit hold ({', '.join(reasons)})."
-        refused = request.move(RequestState.CANCELLED, at, refused=True, reasons=reasons)
-        uow.requests.save(request, at.at)
-        uow.timeline.append(account_id, [accepted, refused])
-        return Handled("processed", account_id)
-    uow.timeline.append(account_id, [accepted])
-    reevaluate_account(uow, account_id, ctx, at, account=account)
-    return Handled("processed", account_id)
+    account = uow.accounts.get(change.account_id, lock=True)
+    order = Order(change.account_id, change.order_id, change.amount, change.description)
+    accept_order(uow, ctx, account, order, OrderSource.CRM, at)
+    return Handled(Outcome.PROCESSED, change.account_id)
 
 
 def _canceled(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, at: Change) -> Handled:
     found = uow.requests.find_by_order_id(change.order_id)
     if found is None:
-        return Handled("processed", change.account_id)
+        return Handled(Outcome.PROCESSED, change.account_id)
     account = uow.accounts.get(found.account_id, lock=True)
     request = uow.requests.get(found.request_id, lock=True)
     assert request is not None
@@ -160,9 +147,9 @@ def _canceled(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, at: 
                 request.account_id,
                 [TimelineEntry.of(at, "request_cancel_refused", request_id=request.request_id, why=str(refused))],
             )
-        return Handled("processed", request.account_id)
+        return Handled(Outcome.PROCESSED, request.account_id)
     uow.requests.save(request, at.at)
     if account is not None:
         uow.timeline.append(request.account_id, [entry])
         reevaluate_account(uow, request.account_id, ctx, at, account=account)
-    return Handled("processed", request.account_id)
+    return Handled(Outcome.PROCESSED, request.account_id)

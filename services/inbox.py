@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -27,6 +28,7 @@ from services.ports import (
     DeliveryStore,
     Handled,
     InboxEvent,
+    Outcome,
     Publisher,
     ServiceContext,
     StorageUnavailable,
@@ -35,9 +37,17 @@ from services.ports import (
 
 log = structlog.get_logger(__name__)
 
-RECEIVED, PROCESSED, IGNORED, FAILED = "received", "processed", "ignored", "failed"
-DEFERRED = "deferred"  # handed to the queue of the peer it needs
-DONE = frozenset({PROCESSED, IGNORED})
+
+class DeliveryStatus(StrEnum):
+    """Where a stored delivery stands (stored as its value); what processing one returns."""
+
+    RECEIVED = "received"  # stored, not yet applied
+    PROCESSED = Outcome.PROCESSED.value
+    IGNORED = Outcome.IGNORED.value
+    FAILED = "failed"  # kept with its error, replayable
+    DEFERRED = "deferred"  # handed to the queue of the peer it needs (returned, never stored)
+    MISSING = "missing"  # no such row (returned, never stored)
+
 
 Handler = Callable[[UnitOfWork, InboxEvent, ServiceContext, datetime], Handled]
 
@@ -111,8 +121,8 @@ def process_inbox_event(
     with new_uow() as uow:
         event = uow.inbox.get(inbox_id)
         if event is None:
-            return "missing"
-        if event.status != RECEIVED:
+            return DeliveryStatus.MISSING
+        if event.status != DeliveryStatus.RECEIVED:
             return event.status
         completion = (completions or {}).get(event.source)
         needs = completion if completion is not None and completion.needed(uow, event) else None
@@ -125,7 +135,7 @@ def process_inbox_event(
                 ctx.publisher.complete_inbox_event(inbox_id, needs.peer)
             uow.commit()
         if needs.peer not in may_call:
-            return DEFERRED
+            return DeliveryStatus.DEFERRED
         try:
             extra = needs.complete(event)  # outside any transaction: the peer may be slow
         except transient:
@@ -149,8 +159,8 @@ def _apply(
     with new_uow() as uow:
         event = uow.inbox.get(inbox_id, lock=True)
         if event is None:
-            return "missing"
-        if event.status != RECEIVED:
+            return DeliveryStatus.MISSING
+        if event.status != DeliveryStatus.RECEIVED:
             return event.status
         bound = structlog.contextvars.bind_contextvars(
             inbox_id=inbox_id, source=event.source, event_id=event.external_id, event_type=event.event_type
@@ -167,9 +177,9 @@ def _apply(
                 uow.rollback()
                 message = failure_sentence(error)
                 log.warning("event_failed", error=message)
-                uow.inbox.record_outcome(inbox_id, FAILED, now, error=message)
+                uow.inbox.record_outcome(inbox_id, DeliveryStatus.FAILED, now, error=message)
                 uow.commit()
-                return FAILED
+                return DeliveryStatus.FAILED
             uow.inbox.record_outcome(inbox_id, handled.status, now, account_id=handled.account_id)
             uow.commit()
             log.info("event_" + handled.status, account_id=handled.account_id)
@@ -182,12 +192,12 @@ def _record_failure(new_uow: Callable[[], UnitOfWork], inbox_id: int, error: Bas
     message = failure_sentence(error)
     with new_uow() as uow:
         event = uow.inbox.get(inbox_id, lock=True)
-        if event is None or event.status != RECEIVED:
-            return "missing" if event is None else event.status
+        if event is None or event.status != DeliveryStatus.RECEIVED:
+            return DeliveryStatus.MISSING if event is None else event.status
         log.warning("event_failed", inbox_id=inbox_id, error=message)
-        uow.inbox.record_outcome(inbox_id, FAILED, now, error=message)
+        uow.inbox.record_outcome(inbox_id, DeliveryStatus.FAILED, now, error=message)
         uow.commit()
-    return FAILED
+    return DeliveryStatus.FAILED
 
 
 def failure_sentence(error: BaseException) -> str:
@@ -255,9 +265,15 @@ def replay(uow: UnitOfWork, publisher: Publisher, source: str, external_id: str,
         event = uow.inbox.find(source, external_id)
         if event is None:
             return None
-        if event.status != FAILED:
+        if event.status != DeliveryStatus.FAILED:
             raise NotReplayable(f"Event {external_id} is {event.status}; only a failed event can be replayed.")
         uow.inbox.reset_for_replay(event.id, now)
         uow.after_commit(lambda: publisher.process_inbox_event(event.id))
         uow.commit()
         return uow.inbox.find(source, external_id)
+
+
+def list_events(uow: UnitOfWork, status: str | None, after_id: int | None, limit: int) -> list[InboxEvent]:
+    """Stored deliveries, oldest first, after ``after_id``; ``status`` narrows them (``failed``: those to replay)."""
+    with uow:
+        return uow.inbox.page(status, after_id, limit)

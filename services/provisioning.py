@@ -17,20 +17,16 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import structlog
 
-from domain.money import check_currency_places, format_amount
 from domain.provisioning import ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
-from services.accounts import AccountNotFound
 from services.evaluation import reevaluate_account
 from services.ports import (
     DispatchLock,
@@ -43,170 +39,6 @@ from services.ports import (
 )
 
 log = structlog.get_logger(__name__)
-
-
-class RequestNotFound(LookupError):
-    def __init__(self, request_id: str) -> None:
-        super().__init__(f"No provisioning request {request_id} is known.")
-
-
-class AccountOnHold(Exception):
-    """Changes to this account are blocked by its holds."""
-
-    def __init__(self, account_id: str, reasons: Sequence[str]) -> None:
-        self.reasons = list(reasons)
-        listed = ", ".join(r.replace("_", " ") for r in reasons)
-        super().__init__(
-            f"Account {account_id} is on credit hold ({listed}): no new orders or changes can be accepted "
-            "until the hold is lifted. Please contact finance to settle the account."
-        )
-
-
-class OrderConflict(Exception):
-    """The order id is already used for a different order."""
-
-
-@dataclass(frozen=True)
-class Submitted:
-    request: ProvisioningRequest
-    created: bool
-
-
-def submit_order(
-    uow: UnitOfWork,
-    ctx: ServiceContext,
-    *,
-    account_id: str,
-    order_id: str,
-    amount: Decimal,
-    description: str | None,
-    change: Change,
-) -> Submitted:
-    """Accept an order (or return the one already accepted under this order id)."""
-    with uow:
-        account = uow.accounts.get(account_id, lock=True)
-        if account is None:
-            raise AccountNotFound(account_id)
-        check_currency_places(amount, account.currency)  # an order is in its account's currency
-        existing = uow.requests.find_by_order(account_id, order_id)
-        if existing is not None:
-            if existing.amount != amount or (description is not None and existing.description != description):
-                raise OrderConflict(
-                    f"Order {order_id} was already submitted for account {account_id} with other details."
-                )
-            return Submitted(existing, created=False)
-        effects = account.effects(ctx.policy, change.at)
-        if effects.blocks_changes:
-            raise AccountOnHold(account_id, [str(r) for r in effects.blocking])
-        request = ProvisioningRequest(
-            request_id=str(uuid.uuid4()),
-            account_id=account_id,
-            order_id=order_id,
-            amount=amount,
-            currency=account.currency,
-            description=description,
-            state=RequestState.AWAITING,
-            created_at=change.at,
-        )
-        uow.requests.add(request, change.at)
-        uow.timeline.append(
-            account_id,
-            [
-                TimelineEntry.of(
-                    change,
-                    "request_accepted",
-                    request_id=request.request_id,
-                    order_id=order_id,
-                    amount=format_amount(amount, account.currency),
-                )
-            ],
-        )
-        reevaluate_account(uow, account_id, ctx, change, account=account)
-        uow.commit()
-        stored = uow.requests.get(request.request_id)
-        assert stored is not None
-        return Submitted(stored, created=True)
-
-
-def view_request(uow: UnitOfWork, request_id: str) -> ProvisioningRequest:
-    with uow:
-        request = uow.requests.get(request_id)
-        if request is None:
-            raise RequestNotFound(request_id)
-        return request
-
-
-def list_requests(
-    uow: UnitOfWork, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
-) -> list[ProvisioningRequest]:
-    with uow:
-        return uow.requests.page(state=state, account_id=account_id, after=after, limit=limit)
-
-
-def retry_request(uow: UnitOfWork, ctx: ServiceContext, request_id: str, change: Change) -> ProvisioningRequest:
-    """Send a failed request again (a new round of attempts, the same idempotency key).
-
-    It goes back through admission: queued when its account's holds and limit allow, else
-    ``awaiting`` with what it waits for.
-    """
-    with uow:
-        found = uow.requests.get(request_id)
-        if found is None:
-            raise RequestNotFound(request_id)
-        account = uow.accounts.get(found.account_id, lock=True)
-        request = uow.requests.get(request_id, lock=True)
-        assert request is not None
-        _retry(uow, request, change)
-        if account is not None:
-            reevaluate_account(uow, request.account_id, ctx, change, account=account)
-        uow.commit()
-        return _reloaded(uow, request_id)
-
-
-def retry_account_requests(uow: UnitOfWork, ctx: ServiceContext, account_id: str, change: Change) -> int:
-    """Send every failed request of the account again; return how many."""
-    with uow:
-        account = uow.accounts.get(account_id, lock=True)
-        if account is None:
-            raise AccountNotFound(account_id)
-        failed = uow.requests.failed_for_account(account_id)
-        for request in failed:
-            _retry(uow, request, change)
-        if failed:
-            reevaluate_account(uow, account_id, ctx, change, account=account)
-        uow.commit()
-        return len(failed)
-
-
-def _retry(uow: UnitOfWork, request: ProvisioningRequest, change: Change) -> None:
-    entry = request.retry(change)
-    uow.requests.save(request, change.at)
-    uow.requests.reset_round(request.request_id)
-    uow.timeline.append(request.account_id, [entry])
-
-
-def cancel_request(uow: UnitOfWork, ctx: ServiceContext, request_id: str, change: Change) -> ProvisioningRequest:
-    """Cancel a request not yet dispatched; the account's other orders may then fit its limit."""
-    with uow:
-        request = uow.requests.get(request_id)
-        if request is None:
-            raise RequestNotFound(request_id)
-        account = uow.accounts.get(request.account_id, lock=True)
-        request = uow.requests.get(request_id, lock=True)
-        assert request is not None
-        entry = request.cancel(change)
-        uow.requests.save(request, change.at)
-        uow.timeline.append(request.account_id, [entry])
-        if account is not None:
-            reevaluate_account(uow, request.account_id, ctx, change, account=account)
-        uow.commit()
-        return _reloaded(uow, request_id)
-
-
-def _reloaded(uow: UnitOfWork, request_id: str) -> ProvisioningRequest:
-    request = uow.requests.get(request_id)
-    assert request is not None
-    return request
 
 
 def backoff_seconds(ctx: ServiceContext, attempt: int) -> float:

@@ -15,16 +15,15 @@ known, the retention's start. Progress is saved after every page, so a run that 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 
 from services.inbox import store_delivery
-from services.ports import DeliveryStore, UnitOfWork
+from services.ports import Clock, DeliveryStore, ListedEvent, StripeEventList, UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
@@ -32,30 +31,6 @@ SOURCE = "stripe"
 RETENTION = timedelta(days=30)  # how long Stripe keeps events listable
 RETENTION_MARGIN = timedelta(hours=1)  # start this far inside it, so nothing expires while we page
 DEFAULT_PAUSE_BETWEEN_PAGES = 0.25  # seconds: at most 4 list requests a second
-
-
-@dataclass(frozen=True)
-class ListedEvent:
-    """One event from Stripe's list: what the inbox needs to store it like a webhook delivery."""
-
-    id: str
-    type: str
-    created: datetime
-    payload: str  # the event's JSON text, as Stripe sends it (``parse_event`` reads it)
-
-
-class StripeEventList(Protocol):
-    """Stripe's list of events (``adapters.stripe_api.StripeApi``)."""
-
-    def events_since(
-        self, created_gte: datetime, types: Sequence[str], *, pace: Callable[[], None]
-    ) -> Generator[Sequence[ListedEvent], None, None]:
-        """Events of these types created at or after ``created_gte``, oldest first, a page at a time.
-
-        ``pace`` is called before every request but the first. Raises ``StripeUnavailable``
-        (transient) or ``StripeLookupFailed`` (refused) from the adapter.
-        """
-        ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +64,7 @@ def _start_point(uow: UnitOfWork, *, now: datetime, lookback: timedelta) -> tupl
 
 
 def reconcile_stripe(
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory,
     store: DeliveryStore,
     api: StripeEventList,
     *,
@@ -99,7 +74,7 @@ def reconcile_stripe(
     max_events: int | None = None,
     pause_between_pages: float = DEFAULT_PAUSE_BETWEEN_PAGES,
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock | None = None,
 ) -> ReconcileResult:
     """List Stripe's events since the start point, oldest first, and store those the inbox lacks.
 
@@ -172,9 +147,7 @@ class _Progress:
     early does not undo what an earlier listing covered.
     """
 
-    def __init__(
-        self, new_uow: Callable[[], UnitOfWork], clock: Callable[[], datetime], cursor: datetime | None
-    ) -> None:
+    def __init__(self, new_uow: UnitOfWorkFactory, clock: Clock, cursor: datetime | None) -> None:
         self.new_uow, self.clock, self.cursor = new_uow, clock, cursor
         self.stored = self.seen = 0
         self.last: ListedEvent | None = None

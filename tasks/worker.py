@@ -29,13 +29,13 @@ from adapters.broker import (
 )
 from adapters.inbox_relay import InboxRelay
 from adapters.stripe_api import StripeLookupFailed, StripeUnavailable
+from adapters.stripe_parser import HANDLED_EVENT_TYPES
 from bootstrap import Container, build, make_broker_watch
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import ConfigurationError, load_settings
 from services import crm_write_back, inbox, provisioning, reconciliation, tick
 from services.ports import PeerUnavailable
-from services.stripe_events import HANDLED_EVENT_TYPES
 
 try:
     settings = load_settings()

@@ -9,9 +9,9 @@ import structlog
 from flask import Blueprint, request
 
 from adapters.dynamics_context import NotAContext, parse_context
-from adapters.dynamics_events import check_delivery, delivery_key
-from services.crm_processing import IncompleteCrmEvent
+from adapters.dynamics_deliveries import check_delivery, delivery_key
 from services.inbox import store_delivery
+from services.ports import IncompleteCrmEvent
 from webhooks.context import container
 from webhooks.errors import ApiError
 

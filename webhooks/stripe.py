@@ -7,9 +7,9 @@ from typing import Any
 import structlog
 from flask import Blueprint, request
 
+from adapters.stripe_parser import MalformedEvent, ThinEvent, parse_event
 from adapters.stripe_signature import InvalidSignature, verify_stripe_signature
 from services.inbox import store_delivery
-from services.stripe_events import MalformedEvent, ThinEvent, parse_event
 from webhooks.context import container
 from webhooks.errors import ApiError
 

@@ -304,7 +304,7 @@ def test_the_same_events_in_two_shapes_make_one_fact_whichever_is_stored_first(
 
     from adapters.stripe_api import StripeApi
     from services.reconciliation import reconcile_stripe
-    from services.stripe_events import HANDLED_EVENT_TYPES
+    from adapters.stripe_parser import HANDLED_EVENT_TYPES
     from tests.conftest import STRIPE_API_KEY
     from tests.stripe_shapes import InvoiceStep, render
 

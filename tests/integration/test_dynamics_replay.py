@@ -1,7 +1,7 @@
 """A failed Dynamics delivery can be replayed: its inbox id contains "/", sent raw or percent-encoded.
 
 A Dynamics inbox id is ``<operation>/<stage>/<message>/<entity>/<row>`` (see
-adapters.dynamics_events.delivery_key). PRODUCT.md: ids that contain "/" are sent
+adapters.dynamics_deliveries.delivery_key). PRODUCT.md: ids that contain "/" are sent
 percent-encoded and work; the raw form works too.
 """
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from domain.invoices import InvoiceFact, InvoiceStatus
 from domain.policy import HoldPolicy, NonPaymentPolicy
-from services.stripe_events import invoice_fact, parse_event
+from adapters.stripe_parser import invoice_fact, parse_event
 from tests.stripe_shapes import CURRENT, SHAPES, InvoiceStep, render
 from tests.unit.test_order_independence import deliver
 

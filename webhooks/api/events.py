@@ -23,8 +23,7 @@ def list_events(query: dict[str, Any]) -> dict[str, Any]:
     """Stored deliveries, oldest first; ``status=failed`` lists those to replay."""
     c = container()
     limit = query["limit"]
-    with c.uow() as uow:
-        rows = uow.inbox.page(query.get("status"), decode_int_cursor(query.get("cursor")), limit + 1)
+    rows = inbox_service.list_events(c.uow(), query.get("status"), decode_int_cursor(query.get("cursor")), limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return {"items": page, "next_cursor": encode_cursor(page[-1].id) if more else None}
 

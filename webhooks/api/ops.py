@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.broker import TASK_RECONCILE_STRIPE, TASK_SWEEP_INBOX, TASK_TICK
 from webhooks.api import Blueprint
 from webhooks.api.auth import require_admin_token
 from webhooks.api.schemas import QueuedSchema
@@ -18,7 +17,7 @@ blp.before_request(require_admin_token)
 @blp.response(202, QueuedSchema)
 def sweep() -> dict[str, Any]:
     """Re-queue inbox events left unprocessed and provisioning requests left behind."""
-    container().celery.send_task(TASK_SWEEP_INBOX)
+    container().publisher.sweep()
     return {"queued": True}
 
 
@@ -26,7 +25,7 @@ def sweep() -> dict[str, Any]:
 @blp.response(202, QueuedSchema)
 def tick() -> dict[str, Any]:
     """Re-evaluate the accounts whose time has come (due dates, grace periods, pauses ending)."""
-    container().celery.send_task(TASK_TICK)
+    container().publisher.tick()
     return {"queued": True}
 
 
@@ -34,5 +33,5 @@ def tick() -> dict[str, Any]:
 @blp.response(202, QueuedSchema)
 def reconcile() -> dict[str, Any]:
     """Reconcile with Stripe's events list: store and process any event the inbox lacks."""
-    container().celery.send_task(TASK_RECONCILE_STRIPE)
+    container().publisher.reconcile()
     return {"queued": True}

@@ -10,7 +10,7 @@ from domain.account import canonical_account_id
 from domain.money import TooManyDecimals
 from domain.provisioning import TransitionRefused
 from domain.timeline import Change
-from services import provisioning as service
+from services import orders as service
 from services.accounts import AccountNotFound
 from webhooks.api import Blueprint
 from webhooks.api.accounts import checked_account_id
@@ -61,15 +61,13 @@ def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
     """Submit an order: dispatched at once, parked as awaiting, or refused while changes are blocked."""
     c = container()
     try:
-        submitted = service.submit_order(
-            c.uow(),
-            c.context,
+        order = service.Order(
             account_id=checked_account_id(account_id),
             order_id=body["order_id"],
             amount=body["amount"],
             description=body.get("description"),
-            change=_api_change(),
         )
+        submitted = service.submit_order(c.uow(), c.context, order, _api_change())
     except AccountNotFound as error:
         raise ApiError(404, "account_not_found", str(error)) from None
     except service.AccountOnHold as error:

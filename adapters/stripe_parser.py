@@ -1,7 +1,8 @@
-"""Stripe event bodies translated into domain facts (old pre-2025 and current "basil" shapes).
+"""The parser of Stripe's event bodies: domain facts from the JSON of any API version's shape.
 
-Pure functions: they read the JSON Stripe sends and return domain values, or raise
-``MalformedEvent`` with a sentence that says what is missing.
+Pure functions: they read the JSON Stripe sends (2016 shapes to today's) and return domain
+values, or raise ``MalformedEvent`` with a sentence that says what is missing. The webhook
+reads the envelope at the door; ``adapters.stripe_deliveries`` the rest, when it is applied.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from domain.account import canonical_account_id
-from domain.disputes import DisputeFact
+from domain.disputes import DisputeSeen
 from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
 from domain.money import from_minor_units
+from services.ports import CustomerDetails
 
 INVOICE_EVENT_TYPES = frozenset(
     {
@@ -241,8 +243,8 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
     )
 
 
-def dispute_fact(event: StripeEvent, customer_id: str) -> DisputeFact:
-    """What one dispute event says about its dispute (the customer found by the caller)."""
+def dispute_seen(event: StripeEvent) -> DisputeSeen:
+    """What one dispute event says about its dispute (whose it is, Stripe's API says)."""
     dispute = event.object
     what = "dispute"
     dispute_id = _require_str(dispute, "id", what)
@@ -251,25 +253,15 @@ def dispute_fact(event: StripeEvent, customer_id: str) -> DisputeFact:
         raise MalformedEvent("The dispute's status is not a status Stripe could send.")
     currency = _require_str(dispute, "currency", what).lower()
     amount = _int_field(dispute, "amount", what) or 0
-    return DisputeFact(
+    return DisputeSeen(
         dispute_id=dispute_id,
-        customer_id=customer_id,
         charge_id=_id_of(dispute.get("charge")),
         status=status,
         amount=from_minor_units(amount, currency),
         currency=currency,
         event_id=event.id,
         event_created=event.created,
-        opened_event_id=event.id,
     )
-
-
-@dataclass(frozen=True)
-class CustomerDetails:
-    customer_id: str
-    crm_account_id: str | None
-    name: str | None
-    currency: str | None
 
 
 def customer_details(event: StripeEvent) -> CustomerDetails:

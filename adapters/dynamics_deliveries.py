@@ -1,8 +1,10 @@
-"""Dynamics 365 deliveries translated into CRM changes, and the inbox handler that applies them.
+"""Stored Dynamics 365 deliveries translated into CRM changes, completed through the Web API where needed.
 
 An Update body carries only the changed columns; the registered images (PostImage preferred,
 then PreImage for what did not change) fill in the rest. A body stripped for size
-(``x-ms-dynamics-msg-size-exceeded``) is completed by reading the row through the Web API.
+(``x-ms-dynamics-msg-size-exceeded``), or an order without its columns, is completed by
+reading the row through the Web API (``CrmRowRead``, on the CRM's queue). What
+``DynamicsDeliveries`` says, ``services.crm_processing`` applies.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any
 
 from adapters.dynamics_context import Entity, EntityReference, ExecutionContext, OptionSet, parse_context
 from adapters.dynamics_webapi import WebApiError
@@ -26,12 +28,7 @@ from domain.crm import (
     CrmOrderChange,
     trusted_modified_at,
 )
-from services.crm_processing import (
-    IncompleteCrmEvent,
-    apply_account_change_from_crm,
-    apply_order_change_from_crm,
-)
-from services.ports import Handled, InboxEvent, PeerUnavailable, ServiceContext, UnitOfWork
+from services.ports import CrmChange, InboxEvent, IncompleteCrmEvent, PeerUnavailable, RowReader, UnitOfWork
 
 ACCOUNT_ENTITY, ORDER_ENTITY = "account", "salesorder"
 ENTITY_SETS = {ACCOUNT_ENTITY: "accounts", ORDER_ENTITY: "salesorders"}
@@ -42,12 +39,8 @@ class InvalidCrmColumn(IncompleteCrmEvent):
     """A column Holdfast reads has the wrong type: the body is refused at the door."""
 
 
-class RowReader(Protocol):
-    def read_row(self, entity_set: str, row_id: str) -> dict[str, Any]: ...
-
-
 @dataclass(frozen=True)
-class CrmOptions:
+class DynamicsOptions:
     stripe_customer_field: str | None
     app_user_id: str | None
 
@@ -137,7 +130,7 @@ def _without_nul(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-def _by_holdfast(context: ExecutionContext, options: CrmOptions) -> bool:
+def _by_holdfast(context: ExecutionContext, options: DynamicsOptions) -> bool:
     me = options.app_user_id
     return bool(me) and me in {(context.user_id or "").lower(), (context.initiating_user_id or "").lower()}
 
@@ -146,7 +139,7 @@ def account_change(
     context: ExecutionContext,
     columns: Mapping[str, Any],
     changed: Mapping[str, Any],
-    options: CrmOptions,
+    options: DynamicsOptions,
     *,
     received_at: datetime,
 ) -> CrmAccountChange:
@@ -217,7 +210,7 @@ def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOr
     )
 
 
-def check_delivery(context: ExecutionContext, options: CrmOptions) -> None:
+def check_delivery(context: ExecutionContext, options: DynamicsOptions) -> None:
     """Refuse at the door what processing could never use: a missing Target, columns of the wrong type."""
     if context.primary_entity_name not in ENTITY_SETS or context.size_exceeded:
         return
@@ -279,16 +272,19 @@ class CrmRowRead:
         return {CRM_ROW: row}
 
 
-def make_dynamics_handler(options: CrmOptions) -> Any:
-    """The inbox handler for source ``dynamics``: parse, complete with the row read (if any), translate, apply."""
+class DynamicsDeliveries:
+    """What a stored Dynamics delivery says: an account or order change, or None (nothing Holdfast reads)."""
 
-    def handle(uow: UnitOfWork, delivery: InboxEvent, ctx: ServiceContext, now: datetime) -> Handled:
+    def __init__(self, options: DynamicsOptions) -> None:
+        self.options = options
+
+    def translate(self, delivery: InboxEvent) -> CrmChange | None:
         context = _context(delivery)
         entity = context.primary_entity_name
         if entity not in ENTITY_SETS or context.message_name not in ("Create", "Update", "Delete"):
-            return Handled("ignored")
+            return None
         if entity == ORDER_ENTITY and context.message_name == "Delete":
-            return Handled("ignored")
+            return None
         columns, changed = _columns(context), _changed(context)
         if _needs_row(context, columns):
             read = delivery.meta.get(CRM_ROW)
@@ -303,8 +299,5 @@ def make_dynamics_handler(options: CrmOptions) -> Any:
                     "(DYNAMICS_API_URL), so the row cannot be read."
                 )
         if entity == ACCOUNT_ENTITY:
-            change = account_change(context, columns, changed, options, received_at=delivery.received_at)
-            return apply_account_change_from_crm(uow, change, ctx, now)
-        return apply_order_change_from_crm(uow, order_change(context, columns), ctx, now)
-
-    return handle
+            return account_change(context, columns, changed, self.options, received_at=delivery.received_at)
+        return order_change(context, columns)

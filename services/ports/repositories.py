@@ -1,0 +1,181 @@
+"""Ports of storage: the repositories of each aggregate and the unit of work that holds them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, Self
+
+from domain.account import Account
+from domain.crm import CrmAccountState
+from domain.disputes import DisputeFact
+from domain.invoices import InvoiceFact
+from domain.provisioning import Attempt, ProvisioningRequest
+from domain.timeline import TimelineEntry
+from services.ports.inbox import InboxRepository
+
+if TYPE_CHECKING:
+    from services.ports.peers import DispatchMark
+
+
+@dataclass(frozen=True)
+class CustomerMapping:
+    customer_id: str
+    account_id: str | None
+    mapped_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    id: int
+    account_id: str
+    entry: TimelineEntry
+
+
+class CustomerRepository(Protocol):
+    def lock(self, customer_id: str, now: datetime) -> CustomerMapping:
+        """Create the customer row if needed and lock it for this transaction."""
+
+    def map_to(self, customer_id: str, account_id: str | None, mapped_at: datetime, cause: str) -> None: ...
+
+    def customer_of(self, account_id: str) -> str | None: ...
+
+
+class InvoiceRepository(Protocol):
+    def get(self, invoice_id: str) -> InvoiceFact | None: ...
+
+    def save(self, fact: InvoiceFact, now: datetime) -> None: ...
+
+    def for_customer(self, customer_id: str) -> list[InvoiceFact]: ...
+
+
+class AccountRepository(Protocol):
+    def get(self, account_id: str, *, lock: bool = False) -> Account | None: ...
+
+    def create_or_lock(self, account_id: str, now: datetime) -> tuple[Account, bool]:
+        """Create the account if it is missing and lock it; the account and whether this call created it.
+
+        Two transactions creating one account at once both succeed: the second waits for the
+        first to commit, then finds its row. Lock order everywhere: the Stripe customer first.
+        """
+
+    def save(self, account: Account, now: datetime) -> None: ...
+
+    def schedule_evaluation(self, account_id: str, at: datetime | None) -> None:
+        """Record the next time the account's evaluation could change by time alone."""
+
+    def page(self, *, on_hold: bool | None, after: str | None, limit: int) -> list[Account]: ...
+
+    def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
+        """Accounts whose next evaluation time has come (never a scan of all accounts)."""
+
+    def dispatch_mark(self, account_id: str) -> DispatchMark | None:
+        """The account's mark in this transaction (see DispatchMark)."""
+
+    def schedule_crm_sync(self, account_id: str, at: datetime | None) -> None:
+        """When to look again whether the CRM shows the account's effective hold (None: it does)."""
+
+    def crm_sync_due(self, now: datetime, limit: int, *, next_look: datetime) -> list[str]:
+        """Accounts whose CRM sync is due (never a scan of all accounts); looked at again at ``next_look``."""
+
+    def crm_state(self, account_id: str) -> CrmAccountState: ...
+
+    def save_crm_state(self, account_id: str, state: CrmAccountState) -> None: ...
+
+
+class DisputeRepository(Protocol):
+    def get(self, dispute_id: str) -> DisputeFact | None: ...
+
+    def save(self, fact: DisputeFact, now: datetime) -> None: ...
+
+    def for_customer(self, customer_id: str) -> list[DisputeFact]: ...
+
+
+class TimelineRepository(Protocol):
+    def append(self, account_id: str, entries: Iterable[TimelineEntry]) -> None: ...
+
+    def page(self, account_id: str, before_id: int | None, limit: int) -> Sequence[TimelineRecord]: ...
+
+
+class ProvisioningRepository(Protocol):
+    def add(self, request: ProvisioningRequest, now: datetime) -> None: ...
+
+    def save(self, request: ProvisioningRequest, now: datetime, *, due_at: datetime | None = None) -> None: ...
+
+    def save_all(self, saved: Iterable[tuple[ProvisioningRequest, datetime | None]], now: datetime) -> None:
+        """Save many requests, each with its due time (as ``save``)."""
+
+    def reset_round(self, request_id: str) -> None: ...
+
+    def get(self, request_id: str, *, lock: bool = False) -> ProvisioningRequest | None: ...
+
+    def find_by_order(self, account_id: str, order_id: str) -> ProvisioningRequest | None: ...
+
+    def find_by_order_id(self, order_id: str) -> ProvisioningRequest | None:
+        """A CRM order by its salesorderid, whatever account it is for."""
+
+    def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]: ...
+
+    def count_awaiting(self, account_id: str) -> int: ...
+
+    def next_queued(self, account_id: str, now: datetime, limit: int) -> list[tuple[ProvisioningRequest, int]]:
+        """Lock the account's oldest queued requests due by ``now``; each with its attempts in the current round."""
+
+    def lock_many(self, request_ids: Iterable[str]) -> list[ProvisioningRequest]:
+        """Lock these requests (their attempts are not loaded)."""
+
+    def failed_for_account(self, account_id: str) -> list[ProvisioningRequest]: ...
+
+    def sending(self, account_id: str, since_before: datetime) -> list[ProvisioningRequest]:
+        """Lock the account's requests provisioning since before ``since_before``."""
+
+    def add_attempts(self, attempts: Iterable[tuple[str, Attempt]]) -> None: ...
+
+    def accounts_to_dispatch(
+        self, queued_due_before: datetime, provisioning_before: datetime, limit: int
+    ) -> list[str]: ...
+
+    def next_due_at(self, account_id: str) -> datetime | None:
+        """When the account's next queued request is due (None: none is queued)."""
+
+    def page(
+        self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[ProvisioningRequest]: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def inbox(self) -> InboxRepository: ...
+
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def accounts(self) -> AccountRepository: ...
+
+    @property
+    def timeline(self) -> TimelineRepository: ...
+
+    @property
+    def requests(self) -> ProvisioningRepository: ...
+
+    @property
+    def disputes(self) -> DisputeRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None:
+        """Commit, then run the follow-ups registered with after_commit."""
+
+    def rollback(self) -> None: ...
+
+    def after_commit(self, action: Callable[[], None]) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
