@@ -3,7 +3,7 @@
 An Update body carries only the changed columns; the registered images (PostImage preferred,
 then PreImage for what did not change) fill in the rest. A body stripped for size
 (``x-ms-dynamics-msg-size-exceeded``), or an order without its columns, is completed by
-reading the row through the Web API (``CrmRowRead``, on the CRM's queue). What
+reading the row through the Web API (``DynamicsRowRead``, on the CRM's queue). What
 ``DynamicsDeliveries`` says, ``services.crm_processing`` applies.
 """
 
@@ -35,7 +35,7 @@ ENTITY_SETS = {ACCOUNT_ENTITY: "accounts", ORDER_ENTITY: "salesorders"}
 ORDER_COLUMNS = ("customerid", "totalamount", "statecode", "name", "ordernumber")
 
 
-class InvalidCrmColumn(IncompleteCrmEvent):
+class InvalidDynamicsColumn(IncompleteCrmEvent):
     """A column Holdfast reads has the wrong type: the body is refused at the door."""
 
 
@@ -109,9 +109,9 @@ def _money(value: Any, column: str) -> Decimal | None:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise InvalidCrmColumn(f"The column {column} is not an amount.") from None
+        raise InvalidDynamicsColumn(f"The column {column} is not an amount.") from None
     if not amount.is_finite():
-        raise InvalidCrmColumn(f"The column {column} is not a finite amount.")
+        raise InvalidDynamicsColumn(f"The column {column} is not a finite amount.")
     return amount
 
 
@@ -122,7 +122,7 @@ def _text(value: Any) -> str | None:
 
 def _printable_id(value: str, what: str) -> None:
     if not value.isprintable():
-        raise InvalidCrmColumn(f"The {what} is not printable text (it has a control character such as NUL).")
+        raise InvalidDynamicsColumn(f"The {what} is not printable text (it has a control character such as NUL).")
 
 
 def _without_nul(value: Any) -> Any:
@@ -165,9 +165,9 @@ def account_change(
             value = _money(value, column)
         elif name == CREDIT_ON_HOLD:
             if not isinstance(value, bool):
-                raise InvalidCrmColumn("The column creditonhold is not a boolean.")
+                raise InvalidDynamicsColumn("The column creditonhold is not a boolean.")
         elif value is not None and not isinstance(value, str):
-            raise InvalidCrmColumn(f"The column {column} is not text.")
+            raise InvalidDynamicsColumn(f"The column {column} is not text.")
         values[name] = _without_nul(value).strip() if isinstance(value, str) else value
     modified = columns.get("modifiedon")
     modified_at = modified if isinstance(modified, datetime) else context.operation_created_on
@@ -190,16 +190,16 @@ def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOr
     account_id = None
     if isinstance(customer, EntityReference):
         if customer.logical_name not in ("account", ""):
-            raise InvalidCrmColumn(
+            raise InvalidDynamicsColumn(
                 f"The salesorder {order_id} is for a {customer.logical_name}, not an account: Holdfast holds accounts."
             )
         account_id = canonical_account_id(customer.id)
         _printable_id(account_id, "customerid")
     elif customer is not None:
-        raise InvalidCrmColumn("The column customerid is not a reference to an account.")
+        raise InvalidDynamicsColumn("The column customerid is not a reference to an account.")
     state = columns.get("statecode")
     if state is not None and not isinstance(state, OptionSet):
-        raise InvalidCrmColumn("The column statecode is not a choice (OptionSetValue).")
+        raise InvalidDynamicsColumn("The column statecode is not a choice (OptionSetValue).")
     return CrmOrderChange(
         order_id=order_id,
         account_id=account_id,
@@ -215,7 +215,7 @@ def check_delivery(context: ExecutionContext, options: DynamicsOptions) -> None:
     if context.primary_entity_name not in ENTITY_SETS or context.size_exceeded:
         return
     if context.message_name in ("Create", "Update") and not isinstance(context.target, Entity):
-        raise InvalidCrmColumn(f"The {context.primary_entity_name} {context.message_name} has no Target entity.")
+        raise InvalidDynamicsColumn(f"The {context.primary_entity_name} {context.message_name} has no Target entity.")
     if context.message_name == "Delete":
         return
     columns = _columns(context)
@@ -243,7 +243,7 @@ def _needs_row(context: ExecutionContext, columns: Mapping[str, Any]) -> bool:
     )
 
 
-class CrmRowRead:
+class DynamicsRowRead:
     """Completes a delivery that lacks columns by reading its row through the Web API (on the CRM's queue)."""
 
     peer = "crm"

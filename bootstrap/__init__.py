@@ -18,7 +18,7 @@ from adapters.db.engine import make_engine, make_session_factory
 from adapters.db.inbox_store import SqlDeliveryStore
 from adapters.db.unit_of_work import SqlUnitOfWork
 from adapters.dispatch_locks import make_dispatch_lock
-from adapters.dynamics_deliveries import CrmRowRead, DynamicsDeliveries, DynamicsOptions
+from adapters.dynamics_deliveries import DynamicsDeliveries, DynamicsOptions, DynamicsRowRead
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
 from adapters.policy_file import PolicyError, load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
@@ -113,9 +113,9 @@ class Container:
         )
 
     @property
-    def crm_options(self) -> DynamicsOptions:
+    def dynamics_options(self) -> DynamicsOptions:
         """How CRM deliveries are read: the Stripe customer column, Holdfast's own CRM user."""
-        return crm_options(self.settings)
+        return dynamics_options(self.settings)
 
 
 def database_engine(settings: Settings, **overrides: Any) -> Engine:
@@ -148,11 +148,11 @@ def make_provisioner(settings: Settings) -> Provisioner:
     )
 
 
-def crm_options(settings: Settings) -> DynamicsOptions:
+def dynamics_options(settings: Settings) -> DynamicsOptions:
     return DynamicsOptions(settings.dynamics_stripe_customer_field, settings.dynamics_app_user_id)
 
 
-def make_crm_client(settings: Settings) -> DynamicsWebApi | None:
+def make_dynamics_api(settings: Settings) -> DynamicsWebApi | None:
     if not settings.dynamics_api_url:
         return None
     assert settings.dynamics_tenant_id and settings.dynamics_client_id and settings.dynamics_client_secret
@@ -178,8 +178,8 @@ def build(settings: Settings | None = None) -> Container:
     settings.instance_dir.mkdir(parents=True, exist_ok=True)
     engine = database_engine(settings)
     celery = create_celery(settings)
-    crm = make_crm_client(settings)
-    options = crm_options(settings)
+    crm = make_dynamics_api(settings)
+    options = dynamics_options(settings)
     stripe_api = (
         StripeApi(
             settings.stripe_api_key,
@@ -193,7 +193,7 @@ def build(settings: Settings | None = None) -> Container:
     if stripe_api is not None:
         completions["stripe"] = DisputeCustomerLookup(stripe_api)
     if crm is not None:
-        completions["dynamics"] = CrmRowRead(crm)
+        completions["dynamics"] = DynamicsRowRead(crm)
     return Container(
         settings=settings,
         engine=engine,

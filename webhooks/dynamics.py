@@ -52,7 +52,7 @@ def receive_dynamics_event() -> tuple[dict[str, Any], int]:
     try:
         context = parse_context(body, size_exceeded=stripped)
         key = delivery_key(context)
-        check_delivery(context, c.crm_options)
+        check_delivery(context, c.dynamics_options)
     except (NotAContext, IncompleteCrmEvent) as error:
         raise ApiError(400, "malformed_context", str(error)) from None
     event_type = f"{context.primary_entity_name}.{context.message_name}"[:128]

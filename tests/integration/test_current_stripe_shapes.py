@@ -303,8 +303,8 @@ def test_the_same_events_in_two_shapes_make_one_fact_whichever_is_stored_first(
     from datetime import UTC, datetime, timedelta
 
     from adapters.stripe_api import StripeApi
-    from services.reconciliation import reconcile_stripe
     from adapters.stripe_parser import HANDLED_EVENT_TYPES
+    from services.reconciliation import reconcile_stripe
     from tests.conftest import STRIPE_API_KEY
     from tests.stripe_shapes import InvoiceStep, render
 

@@ -13,9 +13,9 @@ import pytest
 from stripe import APIError, InvalidRequestError
 
 from adapters.stripe_api import StripeApi, StripeLookupFailed, StripeUnavailable
+from adapters.stripe_parser import HANDLED_EVENT_TYPES, parse_event
 from services import reconciliation
 from services.reconciliation import RETENTION, RETENTION_MARGIN, ReconcileResult, StripeEventList, reconcile_stripe
-from adapters.stripe_parser import HANDLED_EVENT_TYPES, parse_event
 from tests.conftest import inbox_rows, post_stripe, process_pending, stripe_fixture
 from tests.stripe_api_server import StripeApiServer, running_stripe_api
 

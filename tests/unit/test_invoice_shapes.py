@@ -13,9 +13,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.stripe_parser import invoice_fact, parse_event
 from domain.invoices import InvoiceFact, InvoiceStatus
 from domain.policy import HoldPolicy, NonPaymentPolicy
-from adapters.stripe_parser import invoice_fact, parse_event
 from tests.stripe_shapes import CURRENT, SHAPES, InvoiceStep, render
 from tests.unit.test_order_independence import deliver
 
