@@ -77,6 +77,19 @@ class InboxRelay:
             self.recover()  # if it fails part-way, it is tried again on the next turn
             self._recovery_due = False
 
+    def _turn(self) -> None:
+        self._check_broker()
+        while self.relay_once() >= self.batch and not self._stop.is_set():
+            pass  # a backlog: keep draining
+
+    def _wait(self, listener: psycopg.Connection[Any] | None) -> None:
+        """Until a row is committed (PostgreSQL's NOTIFY) or the poll interval passes."""
+        if listener is None:
+            self._stop.wait(self.poll_seconds)
+            return
+        for _ in listener.notifies(timeout=self.listen_timeout, stop_after=1):
+            pass
+
     def _run(self) -> None:
         listener: psycopg.Connection[Any] | None = None
         failing = False
@@ -84,17 +97,11 @@ class InboxRelay:
             try:
                 if listener is None and self.engine.dialect.name == "postgresql":
                     listener = self._listener()
-                self._check_broker()
-                while self.relay_once() >= self.batch and not self._stop.is_set():
-                    pass  # a backlog: keep draining
+                self._turn()
                 if failing:
                     log.info("inbox_relay_resumed")
                     failing = False
-                if listener is None:
-                    self._stop.wait(self.poll_seconds)
-                else:
-                    for _ in listener.notifies(timeout=self.listen_timeout, stop_after=1):
-                        pass
+                self._wait(listener)
             except Exception as error:
                 if not failing:  # once per outage, not once a second
                     log.warning("inbox_relay_failed", error=type(error).__name__)

@@ -90,6 +90,17 @@ class _Reader:
 
 def parse_policy(text: str, path: Path) -> HoldPolicy:
     """Parse and validate policy text (TOML, or YAML for .yaml/.yml files)."""
+    data = _document(text, path)
+    reader = _Reader(path, text)
+    for key in data:
+        if key not in {"non_payment", "dispute", "reasons"}:
+            raise reader.fail(None, key, "is not a known section (known: dispute, non_payment, reasons).")
+    non_payment = _non_payment(reader, reader.table(data, "non_payment"))
+    dispute = _dispute(reader, reader.table(data, "dispute"))
+    return HoldPolicy(effects=_effects(reader, reader.table(data, "reasons")), non_payment=non_payment, dispute=dispute)
+
+
+def _document(text: str, path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text) or {} if path.suffix.lower() in {".yaml", ".yml"} else tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -100,38 +111,37 @@ def parse_policy(text: str, path: Path) -> HoldPolicy:
         raise PolicyError(f"Hold policy {path}{where}: not valid YAML: {getattr(error, 'problem', error)}.") from None
     if not isinstance(data, dict):
         raise PolicyError(f"Hold policy {path}: the file must be a table of sections.")
-    reader = _Reader(path, text)
-    for key in data:
-        if key not in {"non_payment", "dispute", "reasons"}:
-            raise reader.fail(None, key, "is not a known section (known: dispute, non_payment, reasons).")
+    return data
 
-    np = reader.table(data, "non_payment")
+
+def _non_payment(reader: _Reader, np: dict[str, Any]) -> NonPaymentPolicy:
     reader.check_keys("non_payment", np, _NON_PAYMENT_KEYS)
     days = np.get("days_past_due", 15)
-    if days is False:
-        days_past_due: int | None = None
-    else:
-        days_past_due = reader.integer("non_payment", np, "days_past_due", 15)
-    raw_minimum = np.get("minimum_unpaid", "1.00")
-    if isinstance(raw_minimum, bool) or not isinstance(raw_minimum, (str, int, float)):
-        raise reader.fail("non_payment", "minimum_unpaid", f'must be an amount such as "1.00", not {raw_minimum!r}.')
-    try:
-        minimum = Decimal(str(raw_minimum))
-    except InvalidOperation:
-        raise reader.fail(
-            "non_payment", "minimum_unpaid", f'must be an amount such as "1.00", not {raw_minimum!r}.'
-        ) from None
-    if not minimum.is_finite() or minimum < 0:
-        raise reader.fail("non_payment", "minimum_unpaid", "must be a finite amount of at least 0.")
-    non_payment = NonPaymentPolicy(
+    days_past_due = None if days is False else reader.integer("non_payment", np, "days_past_due", 15)
+    return NonPaymentPolicy(
         failed_attempts=reader.integer("non_payment", np, "failed_attempts", 1),
         days_past_due=days_past_due,
-        minimum_unpaid=minimum,
+        minimum_unpaid=_minimum_unpaid(reader, np),
         grace_period=timedelta(hours=reader.integer("non_payment", np, "grace_period_hours", 0)),
         on_uncollectible=reader.boolean("non_payment", np, "on_uncollectible", True),
     )
 
-    dispute_data = reader.table(data, "dispute")
+
+def _minimum_unpaid(reader: _Reader, np: dict[str, Any]) -> Decimal:
+    raw = np.get("minimum_unpaid", "1.00")
+    not_an_amount = reader.fail("non_payment", "minimum_unpaid", f'must be an amount such as "1.00", not {raw!r}.')
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise not_an_amount
+    try:
+        minimum = Decimal(str(raw))
+    except InvalidOperation:
+        raise not_an_amount from None
+    if not minimum.is_finite() or minimum < 0:
+        raise reader.fail("non_payment", "minimum_unpaid", "must be a finite amount of at least 0.")
+    return minimum
+
+
+def _dispute(reader: _Reader, dispute_data: dict[str, Any]) -> DisputePolicy:
     reader.check_keys("dispute", dispute_data, _DISPUTE_KEYS)
     release_on = dispute_data.get("release_on", sorted(DisputePolicy().release_on))
     if not isinstance(release_on, list) or not all(isinstance(s, str) for s in release_on):
@@ -144,8 +154,10 @@ def parse_policy(text: str, path: Path) -> HoldPolicy:
             f"names statuses that do not close a dispute: {', '.join(sorted(unknown))} "
             f"(closing statuses: {', '.join(sorted(CLOSING_STATUSES))}).",
         )
+    return DisputePolicy(frozenset(release_on))
 
-    reasons = reader.table(data, "reasons")
+
+def _effects(reader: _Reader, reasons: dict[str, Any]) -> dict[HoldReason, ReasonEffects]:
     effects = dict(DEFAULT_EFFECTS)
     for name, settings in reasons.items():
         try:
@@ -163,7 +175,7 @@ def parse_policy(text: str, path: Path) -> HoldPolicy:
             parks_provisioning=reader.boolean(section, settings, "parks_provisioning", default.parks_provisioning),
             blocks_changes=reader.boolean(section, settings, "blocks_changes", default.blocks_changes),
         )
-    return HoldPolicy(effects=effects, non_payment=non_payment, dispute=DisputePolicy(frozenset(release_on)))
+    return effects
 
 
 def load_policy(path: str | None) -> HoldPolicy:
