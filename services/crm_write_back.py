@@ -11,7 +11,6 @@ write again when it comes (``converge_crm``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +18,7 @@ import structlog
 
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import crm_differs
-from services.ports import CrmWriter, ServiceContext, UnitOfWork
+from services.ports import Clock, CrmWriter, ServiceContext, UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
@@ -31,11 +30,11 @@ class WriteBack:
 
 
 def write_back_hold(
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory,
     ctx: ServiceContext,
     writer: CrmWriter,
     account_id: str,
-    clock: Callable[[], datetime],
+    clock: Clock,
     *,
     last_try: bool = False,
 ) -> WriteBack:

@@ -33,6 +33,7 @@ from services.ports import (
     ServiceContext,
     StorageUnavailable,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
 
 log = structlog.get_logger(__name__)
@@ -103,7 +104,7 @@ def relay_stored(uow: UnitOfWork, publisher: Publisher, *, now: datetime, batch:
 
 
 def process_inbox_event(
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory,
     inbox_id: int,
     handlers: Mapping[str, Handler],
     ctx: ServiceContext,
@@ -149,7 +150,7 @@ def process_inbox_event(
 
 
 def _apply(
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory,
     inbox_id: int,
     handlers: Mapping[str, Handler],
     ctx: ServiceContext,
@@ -188,7 +189,7 @@ def _apply(
             structlog.contextvars.reset_contextvars(**bound)
 
 
-def _record_failure(new_uow: Callable[[], UnitOfWork], inbox_id: int, error: BaseException, now: datetime) -> str:
+def _record_failure(new_uow: UnitOfWorkFactory, inbox_id: int, error: BaseException, now: datetime) -> str:
     message = failure_sentence(error)
     with new_uow() as uow:
         event = uow.inbox.get(inbox_id, lock=True)
@@ -239,7 +240,7 @@ def sweep(uow: UnitOfWork, publisher: Publisher, *, older_than: timedelta, now: 
     return len(ids)
 
 
-def requeue_all(new_uow: Callable[[], UnitOfWork], publisher: Publisher, *, now: datetime, batch: int = 500) -> int:
+def requeue_all(new_uow: UnitOfWorkFactory, publisher: Publisher, *, now: datetime, batch: int = 500) -> int:
     """Re-queue every delivery still unprocessed (the broker lost its messages); return how many."""
     total = 0
     while True:

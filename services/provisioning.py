@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from domain.provisioning import ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
 from services.evaluation import reevaluate_account
 from services.ports import (
+    Clock,
     DispatchLock,
     DispatchMark,
     HeldAccount,
@@ -36,6 +37,7 @@ from services.ports import (
     SendResult,
     ServiceContext,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
 
 log = structlog.get_logger(__name__)
@@ -62,12 +64,12 @@ class _Batch:
 
 
 def dispatch_accounts(
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory,
     ctx: ServiceContext,
     provisioner: Provisioner,
     locks: DispatchLock,
     account_ids: Sequence[str],
-    clock: Callable[[], datetime],
+    clock: Clock,
     *,
     threads: int = 8,
 ) -> dict[str, str]:
@@ -85,12 +87,12 @@ def dispatch_accounts(
 
 
 def dispatch_account(
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory,
     ctx: ServiceContext,
     provisioner: Provisioner,
     locks: DispatchLock,
     account_id: str,
-    clock: Callable[[], datetime],
+    clock: Clock,
 ) -> dict[str, str]:
     """Send the account's due requests, oldest first, while holding its dispatch lock.
 
@@ -128,12 +130,12 @@ class _Sender:
 
     def __init__(
         self,
-        new_uow: Callable[[], UnitOfWork],
+        new_uow: UnitOfWorkFactory,
         ctx: ServiceContext,
         provisioner: Provisioner,
         held: HeldAccount,
         account_id: str,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self.new_uow, self.ctx, self.provisioner, self.held = new_uow, ctx, provisioner, held
         self.account_id, self.clock = account_id, clock
@@ -267,7 +269,7 @@ def _settle_attempt(
 
 
 def sweep_requests(
-    new_uow: Callable[[], UnitOfWork],
+    new_uow: UnitOfWorkFactory,
     ctx: ServiceContext,
     locks: DispatchLock,
     now: datetime,
