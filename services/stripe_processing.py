@@ -14,6 +14,7 @@ from services.evaluation import reevaluate_account
 from services.inbox import Handler
 from services.ports import (
     CustomerDetails,
+    CustomerMapping,
     Handled,
     InboxEvent,
     Outcome,
@@ -75,10 +76,7 @@ def _apply_dispute(uow: UnitOfWork, said: StripeChange, ctx: ServiceContext, cha
     merged = merge_dispute(current, seen.of_customer(customer_id))
     if merged != current:
         uow.disputes.save(merged, change.at)
-    if mapping.account_id is None:
-        return Handled(Outcome.PROCESSED)
-    reevaluate_account(uow, mapping.account_id, ctx, change)
-    return Handled(Outcome.PROCESSED, mapping.account_id)
+    return _reevaluate_mapped(uow, mapping, ctx, change)
 
 
 def _apply_invoice(uow: UnitOfWork, said: StripeChange, ctx: ServiceContext, change: Change) -> Handled:
@@ -92,8 +90,12 @@ def _apply_invoice(uow: UnitOfWork, said: StripeChange, ctx: ServiceContext, cha
     merged = merge(current, fact)
     if merged != current:
         uow.invoices.save(merged, change.at)
+    return _reevaluate_mapped(uow, mapping, ctx, change)
+
+
+def _reevaluate_mapped(uow: UnitOfWork, mapping: CustomerMapping, ctx: ServiceContext, change: Change) -> Handled:
+    """Re-evaluate the customer's account; a customer not yet mapped keeps its facts until it is."""
     if mapping.account_id is None:
-        # Kept as a fact; applied as soon as the customer maps to an account.
         return Handled(Outcome.PROCESSED)
     reevaluate_account(uow, mapping.account_id, ctx, change)
     return Handled(Outcome.PROCESSED, mapping.account_id)
