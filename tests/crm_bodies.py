@@ -3,6 +3,7 @@
 The real account Create and Update bodies in ../shared/fixtures/dynamics are the templates:
 only ids, times, users and Target columns change; salesorder bodies are the account Update
 body with the table renamed and a salesorder's columns in its Target (and PostImage).
+``post_dynamics`` sends one to the webhook as Dynamics does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from tests.conftest import FIXTURES
+from tests.conftest import DYNAMICS_KEY, FIXTURES
 
 CONTRACTS = "http://schemas.microsoft.com/xrm/2011/Contracts"
 FINANCE_USER = "df010dad-f103-4589-ba66-76a5a04c2a11"  # the user of the recorded Update
@@ -199,3 +200,10 @@ def salesorder(
 
 def encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def post_dynamics(client: Any, body: dict[str, Any] | bytes, *, key: str | None = DYNAMICS_KEY, **headers: str) -> Any:
+    """POST a body to the Dynamics webhook with the WebhookKey as ``?code=`` (``key=None``: without it)."""
+    data = body if isinstance(body, bytes) else encode(body)
+    url = "/webhooks/dynamics" + (f"?code={key}" if key is not None else "")
+    return client.post(url, data=data, headers={"Content-Type": "application/json", **headers})

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.bad_input import NothingChanges, post_webhook, refused
 from tests.conftest import post_stripe, sign
-from tests.crm_bodies import account_create, encode
-from tests.integration.test_bad_input import NothingChanges, post_webhook, refused
-from tests.integration.test_dynamics import post_dynamics
+from tests.crm_bodies import account_create, encode, post_dynamics
 
 HUGE = "9" * 5000  # a JSON integer beyond Python's int conversion limit (4300 digits)
 

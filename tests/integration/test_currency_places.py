@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_bad_input import NothingChanges, refused
+from tests.bad_input import NothingChanges, refused
 
 
 @pytest.fixture

@@ -14,10 +14,9 @@ from urllib.parse import quote
 import pytest
 
 from adapters.broker import TASK_PROCESS_INBOX_EVENT
+from tests.bad_input import NothingChanges, refused
 from tests.conftest import inbox_rows, process_pending
-from tests.crm_bodies import account_create, salesorder
-from tests.integration.test_bad_input import NothingChanges, refused
-from tests.integration.test_dynamics import post_dynamics
+from tests.crm_bodies import account_create, post_dynamics, salesorder
 
 ACCOUNT = "53c52f26-a89d-ef11-8a69-000d3a30b0c1"
 

@@ -18,15 +18,17 @@ from tests.conftest import (
     process_pending,
     stripe_fixture,
 )
-from tests.crm_bodies import APP_USER, account_create, account_update, encode, money, reference, salesorder
+from tests.crm_bodies import (
+    APP_USER,
+    account_create,
+    account_update,
+    money,
+    post_dynamics,
+    reference,
+    salesorder,
+)
 
 ACCOUNT = "53c52f26-a89d-ef11-8a69-000d3a30b0c1"
-
-
-def post_dynamics(client: Any, body: dict[str, Any] | bytes, *, key: str | None = DYNAMICS_KEY, **headers: str) -> Any:
-    data = body if isinstance(body, bytes) else encode(body)
-    url = "/webhooks/dynamics" + (f"?code={key}" if key is not None else "")
-    return client.post(url, data=data, headers={"Content-Type": "application/json", **headers})
 
 
 def get_account(client: Any, admin: dict[str, str], account_id: str = ACCOUNT) -> dict[str, Any]:
