@@ -46,8 +46,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import release_crm
 from bench.infra import ROOT, BenchError, flushed_redis, fresh_database
+from tests import dynamics_bodies
 
 TARGET = 0.5  # release rate / plain loop rate, from the issue
 POLL_SECONDS = 0.02
@@ -377,7 +377,8 @@ class Release:
         from services.provisioning import list_requests
 
         self.account_id = str(uuid.uuid4())
-        self._deliver(release_crm.account_create(self.account_id, name="Bench Cloud", credit_on_hold=True))
+        created = dynamics_bodies.account_create(self.account_id, name="Bench Cloud", credit_on_hold=True)
+        self._deliver(dynamics_bodies.encode(created))
         deadline = time.monotonic() + 60
         while self._holds() != ["credit_review"]:
             if time.monotonic() > deadline or not worker.alive():
@@ -402,7 +403,7 @@ class Release:
     def lift_and_wait(self, orders: int, worker: Worker, poll: Any) -> dict[str, float]:
         """Lift the credit review; return when every request is provisioned (phases in seconds)."""
         timeout = 60 + orders / 10
-        lift = release_crm.account_update(self.account_id, {"creditonhold": False})
+        lift = dynamics_bodies.encode(dynamics_bodies.account_update(self.account_id, {"creditonhold": False}))
         started = time.monotonic()
         self._deliver(lift)
         posted = time.monotonic()
@@ -599,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     options = _options(argv)
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
-    for template in (release_crm.CREATE, release_crm.UPDATE):
+    for name in (dynamics_bodies.ACCOUNT_CREATE, dynamics_bodies.ACCOUNT_UPDATE):
+        template = dynamics_bodies.FIXTURES / name
         if not template.exists():
             print(f"bench: the Dynamics template {template} is missing (set HOLDFAST_FIXTURES)", file=sys.stderr)
             return 2

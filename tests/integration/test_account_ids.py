@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from tests.conftest import post_stripe, process_pending, stripe_fixture
-from tests.crm_bodies import account_create, encode, salesorder
+from tests.dynamics_bodies import account_create, encode, salesorder
 from tests.integration.test_dynamics import post_dynamics
 
 LOWER = "53c52f26-a89d-ef11-8a69-000d3a30b0c1"

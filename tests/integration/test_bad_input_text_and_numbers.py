@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import post_stripe, sign
-from tests.crm_bodies import account_create, encode
+from tests.dynamics_bodies import account_create, encode
 from tests.integration.test_bad_input import NothingChanges, post_webhook, refused
 from tests.integration.test_dynamics import post_dynamics
 

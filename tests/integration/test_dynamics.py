@@ -18,7 +18,7 @@ from tests.conftest import (
     process_pending,
     stripe_fixture,
 )
-from tests.crm_bodies import APP_USER, account_create, account_update, encode, money, reference, salesorder
+from tests.dynamics_bodies import APP_USER, account_create, account_update, encode, money, reference, salesorder
 
 ACCOUNT = "53c52f26-a89d-ef11-8a69-000d3a30b0c1"
 

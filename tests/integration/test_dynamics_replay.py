@@ -15,7 +15,7 @@ import pytest
 
 from adapters.broker import TASK_PROCESS_INBOX_EVENT
 from tests.conftest import inbox_rows, process_pending
-from tests.crm_bodies import account_create, salesorder
+from tests.dynamics_bodies import account_create, salesorder
 from tests.integration.test_bad_input import NothingChanges, refused
 from tests.integration.test_dynamics import post_dynamics
 
