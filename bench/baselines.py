@@ -1,7 +1,7 @@
-"""The two baselines the ingestion benchmark compares the real webhook with.
+"""The baselines the benchmarks compare Holdfast with, measured in the same run.
 
-Both are served by gunicorn with the production configuration (``bootstrap/gunicorn_conf.py``),
-exactly like ``webhooks:create_app()``:
+The ingestion benchmark's two are served by gunicorn with the production configuration
+(``bootstrap/gunicorn_conf.py``), exactly like ``webhooks:create_app()``:
 
 - ``bench.baselines:create_bare()``: ``POST /webhooks/stripe`` reads the body and answers 200 ``{}``.
   The cost of gunicorn, Flask and the HTTP exchange alone.
@@ -11,12 +11,16 @@ exactly like ``webhooks:create_app()``:
   committed transaction. The least an endpoint that stores a verified event durably can do.
 
 Environment: ``DATABASE_URL`` and ``STRIPE_WEBHOOK_SECRET`` (the floor only).
+
+The release benchmark's is ``plain_loop``: the same calls to the provisioning API, one after
+another, from one process.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +28,7 @@ import stripe
 from flask import Flask, request
 from sqlalchemy import Engine, create_engine, text
 
+from bench.infra import BenchError
 from bootstrap.settings import database_url_for_sqlalchemy
 
 TOLERANCE_SECONDS = 300
@@ -85,3 +90,19 @@ def create_floor() -> Flask:
         return {"received": True}, 200
 
     return app
+
+
+def plain_loop(url: str, bodies: list[dict[str, Any]]) -> float:
+    """The same POSTs the release makes, one process, one ``requests.Session``, one after another;
+    the seconds taken."""
+    import requests
+
+    with requests.Session() as session:
+        started = time.perf_counter()
+        for body in bodies:
+            response = session.post(
+                url, json=body, headers={"Idempotency-Key": body["request_id"]}, timeout=(3.05, 10.0)
+            )
+            if response.status_code != 200:
+                raise BenchError(f"the stand-in answered {response.status_code} to the plain loop")
+        return time.perf_counter() - started

@@ -2,12 +2,15 @@
 the CPU columns show nan).
 
 Used to tell where each request's CPU goes on a machine whose cores are shared by the
-server, PostgreSQL, Redis, the load generator, and whatever else runs there.
+server, PostgreSQL, Redis, the load generator, and whatever else runs there: ``snapshot`` for
+the ingestion benchmark; ``group_seconds``, ``postgres_seconds`` and ``machine_busy`` for the
+release benchmark's coarser figures.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +47,24 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def _processes() -> Iterator[tuple[int, str, list[str]]]:
+    """Every process readable now: its pid, its command name, and its stat fields after the name."""
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        raw = _read(entry / "stat")
+        if raw is None:
+            continue
+        head, _, rest = raw.rpartition(")")
+        yield int(entry.name), head.partition("(")[2], rest.split()
+
+
+def _seconds(fields: list[str], *, reaped: bool = True) -> float:
+    """utime + stime, and with ``reaped`` the reaped children's cutime + cstime, in seconds."""
+    # fields[0] is proc(5)'s field 3 (state): utime stime cutime cstime are fields 14-17
+    return sum(int(x) for x in fields[11 : 15 if reaped else 13]) / _TICKS
+
+
 def _is_store(comm: str, pid_dir: Path, database: str) -> bool:
     if comm == "redis-server":
         return True
@@ -67,27 +88,33 @@ def snapshot(groups: list[int], database: str) -> CpuSnapshot | None:
     by_group = dict.fromkeys(groups, 0.0)
     stores = client = 0.0
     own = os.getpid()
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        raw = _read(entry / "stat")
-        if raw is None:
-            continue
-        head, _, rest = raw.rpartition(")")
-        comm, fields = head.partition("(")[2], rest.split()
-        # fields[0] is proc(5)'s field 3 (state): pgrp is field 5, utime stime cutime cstime 14-17
-        seconds = sum(int(x) for x in fields[11:15]) / _TICKS
-        pgrp = int(fields[2])
-        if int(entry.name) == own:
+    for pid, comm, fields in _processes():
+        seconds = _seconds(fields)
+        pgrp = int(fields[2])  # proc(5)'s field 5
+        if pid == own:
             client = seconds
         elif pgrp in by_group:
             by_group[pgrp] += seconds
-        elif _is_store(comm, entry, database):
+        elif _is_store(comm, _PROC / str(pid), database):
             stores += seconds
-    return CpuSnapshot(by_group, stores, client, _machine_busy())
+    return CpuSnapshot(by_group, stores, client, machine_busy())
 
 
-def _machine_busy() -> float:
+def group_seconds(groups: list[int]) -> dict[int, float]:
+    """CPU seconds used so far by the processes of each process group (reaped children included)."""
+    used = dict.fromkeys(groups, 0.0)
+    for _, _, fields in _processes():
+        if int(fields[2]) in used:
+            used[int(fields[2])] += _seconds(fields)
+    return used
+
+
+def postgres_seconds() -> float:
+    """CPU seconds of every PostgreSQL process (the server may be shared: an upper bound for ours)."""
+    return sum(_seconds(fields, reaped=False) for _, comm, fields in _processes() if comm == "postgres")
+
+
+def machine_busy() -> float:
     """Busy CPU seconds of the whole machine since boot (every core, every process)."""
     first = (_read(_PROC / "stat") or "cpu 0 0 0 0 0 0 0 0").split("\n", 1)[0].split()
     values = [int(x) for x in first[1:9]]  # user nice system idle iowait irq softirq steal

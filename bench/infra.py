@@ -1,18 +1,62 @@
-"""What every benchmark needs: a fresh PostgreSQL database built by the real migrations, a flushed Redis."""
+"""What every benchmark needs: its options, a fresh PostgreSQL database built by the real migrations,
+a flushed Redis, processes of its own started and stopped as groups, a log folder, its header, its
+ratios and its verdict.
+
+A run goes: ``begin`` (header, Ctrl-C handling), then ``logged_run`` around everything it starts
+(``fresh_database``, ``flushed_redis``, ``children``), then ``ratio`` and ``verdict``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(os.environ.get("HOLDFAST_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 class BenchError(RuntimeError):
     """The benchmark could not be run; the message says why."""
+
+
+# --- options ------------------------------------------------------------------------------------
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, redis_env: str, redis_db: int) -> None:
+    """``--pg``, ``--redis`` (a database the benchmark may flush) and ``--keep-logs``."""
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("HOLDFAST_BENCH_PG", DEFAULT_PG),
+        help="an administrative PostgreSQL URL; a fresh database is created beside it (env HOLDFAST_BENCH_PG)",
+    )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get(redis_env, f"redis://127.0.0.1:6379/{redis_db}"),
+        help=f"a Redis database the benchmark may flush (env {redis_env}; default db {redis_db})",
+    )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the logs of the processes it starts (kept anyway on failure)"
+    )
+
+
+# --- PostgreSQL and Redis -----------------------------------------------------------------------
 
 
 @contextmanager
@@ -68,3 +112,220 @@ def flushed_redis(url: str) -> Iterator[Any]:
         with suppress(Exception):
             client.flushdb()
         client.close()
+
+
+def holdfast_env(
+    base: Mapping[str, str],
+    *,
+    database_url: str,
+    redis_url: str,
+    instance_dir: Path,
+    stripe_secret: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a Holdfast process on the benchmark's database and Redis, with fresh secrets."""
+    return {
+        **base,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "STRIPE_WEBHOOK_SECRET": stripe_secret or "whsec_bench_" + secrets.token_hex(16),
+        "ADMIN_API_TOKEN": "bench-" + secrets.token_hex(16),
+        "HOLDFAST_INSTANCE_DIR": str(instance_dir),
+        **extra,
+    }
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+class Child:
+    """A process in its own process group (spared the terminal's Ctrl-C), its output in a log file,
+    stopped as a group."""
+
+    def __init__(self, name: str, command: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.name, self.log_path = name, log_path
+        with log_path.open("wb") as log:
+            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pgid(self) -> int:
+        """The process group of the process and its children (the process's pid)."""
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def wait_for(self, marker: str, timeout: float) -> str:
+        """Wait until ``marker`` appears in the output; return the line holding it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_text().splitlines():
+                if marker in line:
+                    return line
+            if not self.alive():
+                raise BenchError(f"the {self.name} exited at start:\n{self.log_tail()}")
+            time.sleep(0.1)
+        raise BenchError(f"the {self.name} was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """TERM the process group (a graceful stop), KILL whatever is left of it after ``grace`` seconds."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+        with suppress(ProcessLookupError):  # the leader is gone or stuck; no child outlives it
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+@contextmanager
+def children() -> Iterator[list[Stoppable]]:
+    """A list to put started processes in; each is stopped at the end, the last started first."""
+    started: list[Stoppable] = []
+    try:
+        yield started
+    finally:
+        for child in reversed(started):
+            child.stop()
+
+
+# --- a run --------------------------------------------------------------------------------------
+
+
+def _interrupted(_signum: int, _frame: FrameType | None) -> None:
+    # The first Ctrl-C or TERM unwinds the run; later ones are ignored so that the clean-up
+    # (stopping what it started, dropping the database, flushing Redis) is not cut short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def begin(title: str) -> None:
+    """Progress lines as they come; Ctrl-C and TERM unwind the run; the header: machine and code."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # in order with stderr
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    print(
+        f"Holdfast {title} benchmark — {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    print(f"code: {ROOT} at {revision()}")
+
+
+def revision() -> str:
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
+
+
+@dataclass
+class Run:
+    """A run's log folder (removed at the end unless kept) and, when the run could not be made, its
+    exit status: 2 (``BenchError``) or 130 (interrupted)."""
+
+    log_dir: Path
+    keep_logs: bool
+    status: int | None = None
+    began: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.began
+
+
+@contextmanager
+def logged_run(prefix: str, keep_logs: bool, started: str) -> Iterator[Run]:
+    """Run the block with a log folder; a ``BenchError`` or Ctrl-C ends it with a sentence on stderr
+    (``started``: what was stopped) and ``Run.status`` set. Logs are kept on any failure."""
+    run = Run(Path(tempfile.mkdtemp(prefix=prefix)), keep_logs)
+    try:
+        yield run
+    except BenchError as error:
+        run.keep_logs = True
+        print(f"bench: {error}", file=sys.stderr)
+        run.status = 2
+    except KeyboardInterrupt:
+        run.keep_logs = True
+        print(f"bench: interrupted; {started} stopped, database dropped, Redis flushed", file=sys.stderr)
+        run.status = 130
+    except Exception:
+        run.keep_logs = True
+        raise
+    finally:
+        if run.keep_logs:
+            print(f"logs kept in {run.log_dir}")
+        else:
+            shutil.rmtree(run.log_dir, ignore_errors=True)
+
+
+# --- ratios and the verdict ---------------------------------------------------------------------
+
+
+class Measured(Protocol):
+    @property
+    def variant(self) -> str: ...
+
+    @property
+    def round(self) -> int: ...
+
+    @property
+    def rate(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """The median rate of one variant over another's, and the same ratio in each round."""
+
+    value: float
+    per_round: list[float]
+
+    @property
+    def rounds(self) -> str:
+        return ", ".join(f"{r:.2f}" for r in self.per_round)
+
+
+def ratio(measures: Sequence[Measured], top: str, bottom: str) -> Ratio:
+    def median(variant: str) -> float:
+        return statistics.median(m.rate for m in measures if m.variant == variant)
+
+    per_round = [
+        t.rate / b.rate
+        for t in measures
+        if t.variant == top
+        for b in measures
+        if b.variant == bottom and b.round == t.round
+    ]
+    return Ratio(median(top) / median(bottom), per_round)
+
+
+def verdict(passed: bool, target: str, reasons: list[str]) -> int:
+    """Print PASS or FAIL, the target and why it was missed; return the exit status (0 or 1)."""
+    print(f"{'PASS' if passed else 'FAIL'}: target {target}" + (f" ({'; '.join(reasons)})" if reasons else ""))
+    return 0 if passed else 1

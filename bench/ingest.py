@@ -22,29 +22,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
-import signal
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from bench import cpu
-from bench.infra import ROOT, BenchError, flushed_redis, fresh_database
+from bench import cpu, infra
+from bench.infra import BenchError, Child
 from bench.load import LoadResult, build_requests, percentile, run_load
 
-GUNICORN_CONF = ROOT / "bootstrap" / "gunicorn_conf.py"
-FIXTURES = Path(os.environ.get("HOLDFAST_FIXTURES", ROOT.parent / "shared" / "fixtures"))
-TEMPLATE = FIXTURES / "stripe" / "invoice.payment_failed.stripe-ruby-mock.json"
+GUNICORN_CONF = infra.ROOT / "bootstrap" / "gunicorn_conf.py"
+TEMPLATE = infra.FIXTURES / "stripe" / "invoice.payment_failed.stripe-ruby-mock.json"
 TARGET = 0.85  # ingestion throughput / floor throughput, from the issue
 
 VARIANTS: dict[str, str] = {
@@ -71,17 +65,7 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(VARIANTS),
         help="comma-separated subset, e.g. 'floor,ingest' while profiling (default: all three)",
     )
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get("HOLDFAST_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
-        help="an administrative PostgreSQL URL; a fresh database is created beside it (env HOLDFAST_BENCH_PG)",
-    )
-    parser.add_argument(
-        "--redis",
-        default=os.environ.get("HOLDFAST_BENCH_REDIS", "redis://127.0.0.1:6379/13"),
-        help="a Redis database the benchmark may flush (env HOLDFAST_BENCH_REDIS; default db 13)",
-    )
-    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (kept anyway on failure)")
+    infra.add_common_options(parser, redis_env="HOLDFAST_BENCH_REDIS", redis_db=13)
     options = parser.parse_args(argv)
     options.variants = [v.strip() for v in options.variants.split(",") if v.strip()]
     unknown = [v for v in options.variants if v not in VARIANTS]
@@ -104,43 +88,26 @@ def _free_port() -> int:
         return port
 
 
-class Server:
+class Server(Child):
     """One gunicorn master (and its workers) serving ``app`` with the production configuration."""
 
     def __init__(self, name: str, app: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name, self.app = name, app
         self.port = _free_port()
-        self.log_path = log_dir / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
         self._boots = 0
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--config",
-                    str(GUNICORN_CONF),
-                    "--bind",  # overridden: loopback instead of 0.0.0.0
-                    f"127.0.0.1:{self.port}",
-                    "--control-socket",  # and a private control socket, so three masters do not share one
-                    str(log_dir / f"{name}.ctl"),
-                    app,
-                ],
-                cwd=ROOT,
-                env={**env, "PORT": str(self.port)},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped as one, spared the terminal's Ctrl-C
-            )
-
-    @property
-    def pgid(self) -> int:
-        """The process group of the master and its workers (the master's pid)."""
-        assert self.process is not None
-        return self.process.pid
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(GUNICORN_CONF),
+            "--bind",  # overridden: loopback instead of 0.0.0.0
+            f"127.0.0.1:{self.port}",
+            "--control-socket",  # and a private control socket, so three masters do not share one
+            str(log_dir / f"{name}.ctl"),
+            app,
+        ]
+        super().__init__(f"{name} server", command, {**env, "PORT": str(self.port)}, log_dir / f"{name}.log")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -156,18 +123,11 @@ class Server:
         self._boots += chunk[:complete].count(b"Booting worker with pid")
         return self._boots
 
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise BenchError(f"the {self.name} server exited at start:\n{self.log_tail()}")
+            if not self.alive():
+                raise BenchError(f"the {self.name} exited at start:\n{self.log_tail(15)}")
             try:
                 with socket.create_connection(self.address, timeout=2) as sock:
                     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -176,42 +136,23 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise BenchError(f"the {self.name} server did not answer /healthz within {timeout:.0f} s:\n{self.log_tail()}")
+        raise BenchError(f"the {self.name} did not answer /healthz within {timeout:.0f} s:\n{self.log_tail(15)}")
 
-    def stop(self) -> None:
-        """TERM the process group (gunicorn's graceful stop), KILL it if it lingers."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(wait)
-                # the master is gone; make sure no worker of its group outlives it
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        if process.poll() is None:
-            process.wait(5)
+    def stop(self, grace: float = 30.0) -> None:
+        """gunicorn's graceful stop (TERM) has 30 s before the group is killed."""
+        super().stop(grace)
 
 
 @contextmanager
 def servers(names: list[str], env: dict[str, str], log_dir: Path) -> Iterator[dict[str, Server]]:
-    started: dict[str, Server] = {}
-    try:
+    with infra.children() as started:
+        running: dict[str, Server] = {}
         for name in names:
-            started[name] = Server(name, VARIANTS[name], env, log_dir)
-        for server in started.values():
+            running[name] = Server(name, VARIANTS[name], env, log_dir)
+            started.append(running[name])
+        for server in running.values():
             server.wait_ready()
-        yield started
-    finally:
-        for server in reversed(list(started.values())):
-            server.stop()
+        yield running
 
 
 # --- measuring and reporting ------------------------------------------------------------------
@@ -281,16 +222,6 @@ def _gunicorn_settings() -> str:
         f"gunicorn gthread, {workers} workers x {threads} threads, keepalive 5 s, max_requests 5000 (+jitter), "
         f"access log on; LOG_LEVEL {level}"
     )
-
-
-def _revision() -> str:
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return described.stdout.strip() or "unknown"
 
 
 def _breakdown(result: LoadResult) -> str:
@@ -382,32 +313,14 @@ def _check_storage(
     ), ok
 
 
-def _interrupted(_signum: int, _frame: FrameType | None) -> None:
-    # The first Ctrl-C or TERM unwinds the run; later ones are ignored so that the clean-up
-    # (stopping the servers, dropping the database, flushing Redis) is not cut short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     options = _options(argv)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True)  # progress lines as they come, in order with stderr
     if not TEMPLATE.exists():
         print(f"bench: the event template {TEMPLATE} is missing (set HOLDFAST_FIXTURES)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGINT, _interrupted)
-    signal.signal(signal.SIGTERM, _interrupted)
     secret = "whsec_bench_" + secrets.token_hex(16)
     names = [name for name in VARIANTS if name in options.variants]
-    log_dir = Path(tempfile.mkdtemp(prefix="holdfast-bench-"))
-    keep_logs = options.keep_logs
-    print(
-        f"Holdfast ingestion benchmark — {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
-    print(f"code: {ROOT} at {_revision()}")
+    infra.begin("ingestion")
     print(f"server: {_gunicorn_settings()} (bootstrap/gunicorn_conf.py), bound to 127.0.0.1")
     print(
         f"load: {options.connections} keep-alive connections, {options.rounds} rounds x {len(names)} variants, "
@@ -415,74 +328,59 @@ def main(argv: list[str] | None = None) -> int:
     )
     measures: list[Measure] = []
     stored_ok = True
-    began = time.monotonic()
-    try:
-        with fresh_database(options.pg) as database_url, flushed_redis(options.redis) as redis_client:
-            env = {
-                **os.environ,
-                "DATABASE_URL": database_url,
-                "REDIS_URL": options.redis,
-                "STRIPE_WEBHOOK_SECRET": secret,
-                "ADMIN_API_TOKEN": "bench-" + secrets.token_hex(16),
-                "HOLDFAST_INSTANCE_DIR": str(log_dir / "instance"),
-            }
-            database_name = database_url.rsplit("/", 1)[1]
-            print(f"database: {database_name} (migrated), Redis {options.redis} (flushed)")
-            with servers(names, env, log_dir) as running:
-                print(f"servers ready (logs in {log_dir})")
-                for round_number in range(1, options.rounds + 1):
-                    shift = (round_number - 1) % len(names)
-                    for name in names[shift:] + names[:shift]:
-                        server = running[name]
-                        pool = build_requests(
-                            TEMPLATE, secret, f"127.0.0.1:{server.port}", options.max_requests, tag=name
-                        )
+    with (
+        infra.logged_run("holdfast-bench-", options.keep_logs, started="servers") as run,
+        infra.fresh_database(options.pg) as database_url,
+        infra.flushed_redis(options.redis) as redis_client,
+    ):
+        env = infra.holdfast_env(
+            os.environ,
+            database_url=database_url,
+            redis_url=options.redis,
+            instance_dir=run.log_dir / "instance",
+            stripe_secret=secret,
+        )
+        database_name = database_url.rsplit("/", 1)[1]
+        print(f"database: {database_name} (migrated), Redis {options.redis} (flushed)")
+        with servers(names, env, run.log_dir) as running:
+            print(f"servers ready (logs in {run.log_dir})")
+            for round_number in range(1, options.rounds + 1):
+                shift = (round_number - 1) % len(names)
+                for name in names[shift:] + names[:shift]:
+                    server = running[name]
+                    pool = build_requests(TEMPLATE, secret, f"127.0.0.1:{server.port}", options.max_requests, tag=name)
 
-                        def probe(s: Server = server) -> tuple[cpu.CpuSnapshot | None, int]:
-                            return cpu.snapshot([s.pgid], database_name), s.boots()
+                    def probe(s: Server = server) -> tuple[cpu.CpuSnapshot | None, int]:
+                        return cpu.snapshot([s.pgid], database_name), s.boots()
 
-                        result = run_load(
-                            server.address,
-                            pool,
-                            connections=options.connections,
-                            warmup=options.warmup,
-                            duration=options.duration,
-                            probe=probe,
-                        )
-                        measure = Measure(name, round_number, result)
-                        measures.append(measure)
-                        print(_round_line(measure, options.rounds), flush=True)
-                        for sample in result.error_samples:
-                            print(f"      error: {sample}")
-                        if result.non_2xx or result.errors:
-                            keep_logs = True  # the servers' logs say why
-                        if server.process is None or server.process.poll() is not None:
-                            raise BenchError(f"the {name} server died during the run:\n{server.log_tail()}")
-            if "ingest" in names:
-                report, stored_ok = _check_storage(database_url, redis_client, measures, env)
-                print(report)
-    except BenchError as error:
-        keep_logs = True
-        print(f"bench: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        keep_logs = True
-        print("bench: interrupted; servers stopped, database dropped, Redis flushed", file=sys.stderr)
-        return 130
-    except Exception:
-        keep_logs = True
-        raise
-    finally:
-        if keep_logs:
-            print(f"server logs kept in {log_dir}")
-        else:
-            _remove_tree(log_dir)
+                    result = run_load(
+                        server.address,
+                        pool,
+                        connections=options.connections,
+                        warmup=options.warmup,
+                        duration=options.duration,
+                        probe=probe,
+                    )
+                    measure = Measure(name, round_number, result)
+                    measures.append(measure)
+                    print(_round_line(measure, options.rounds), flush=True)
+                    for sample in result.error_samples:
+                        print(f"      error: {sample}")
+                    if result.non_2xx or result.errors:
+                        run.keep_logs = True  # the servers' logs say why
+                    if not server.alive():
+                        raise BenchError(f"the {name} server died during the run:\n{server.log_tail(15)}")
+        if "ingest" in names:
+            report, stored_ok = _check_storage(database_url, redis_client, measures, env)
+            print(report)
+    if run.status is not None:
+        return run.status
 
     table, rates, clean = _summary(measures, names)
     print()
     print(
         f"Medians over {options.rounds} rounds ({options.duration:g} s each, {options.connections} connections; "
-        f"whole run {time.monotonic() - began:.0f} s):"
+        f"whole run {run.seconds:.0f} s):"
     )
     print(table)
     others = [m.others_cores for m in measures if m.others_cores == m.others_cores]  # not nan
@@ -493,38 +391,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not {"ingest", "floor"} <= set(names):
         return 0
-    ratio = rates["ingest"] / rates["floor"]
-    per_round = [
-        i.rate / f.rate
-        for i in measures
-        if i.variant == "ingest"
-        for f in measures
-        if f.variant == "floor" and f.round == i.round
-    ]
+    to_floor = infra.ratio(measures, "ingest", "floor")
     print()
-    print(f"ingest/floor  {ratio:.2f}   (per round: {', '.join(f'{r:.2f}' for r in per_round)})")
+    print(f"ingest/floor  {to_floor.value:.2f}   (per round: {to_floor.rounds})")
     if "bare" in rates:
         print(f"ingest/bare   {rates['ingest'] / rates['bare']:.2f}")
         print(f"floor/bare    {rates['floor'] / rates['bare']:.2f}")
     clean = clean and stored_ok
-    passed = ratio >= TARGET and clean
-    verdict = "PASS" if passed else "FAIL"
     reasons = []
-    if ratio < TARGET:
-        reasons.append(f"throughput {ratio:.2f} of the floor's is below {TARGET}")
+    if to_floor.value < TARGET:
+        reasons.append(f"throughput {to_floor.value:.2f} of the floor's is below {TARGET}")
     if not clean:
         reasons.append("the webhook gave non-2xx answers or errors, or acknowledged events that were not stored")
-    print(
-        f"{verdict}: target ingest/floor >= {TARGET} with no non-2xx answers"
-        + (f" ({'; '.join(reasons)})" if reasons else "")
+    return infra.verdict(
+        to_floor.value >= TARGET and clean, f"ingest/floor >= {TARGET} with no non-2xx answers", reasons
     )
-    return 0 if passed else 1
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

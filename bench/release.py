@@ -30,29 +30,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from bench import release_crm
-from bench.infra import ROOT, BenchError, flushed_redis, fresh_database
+from bench import cpu, infra
+from bench.baselines import plain_loop
+from bench.infra import BenchError, Child
+from tests import dynamics_bodies
 
 TARGET = 0.5  # release rate / plain loop rate, from the issue
 POLL_SECONDS = 0.02
 MAX_ROUND_ATTEMPTS = 5  # a round disturbed by bench.ingest starting meanwhile is measured again
-PROCFILE_WORKER = ROOT / "Procfile.worker"  # what the Procfile's worker line (honcho) runs
+PROCFILE_WORKER = infra.ROOT / "Procfile.worker"  # what the Procfile's worker line (honcho) runs
 # Variables that tune Holdfast: dropped from the environment so that the defaults apply.
 TUNING = (
     "LOG_LEVEL",
@@ -86,16 +85,7 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         help="the provisioning stand-in: 'fast' (asyncio, hand-parsed HTTP/1.1) or 'stdlib' "
         "(http.server.ThreadingHTTPServer); both clients are measured against the same one (fast)",
     )
-    parser.add_argument(
-        "--pg",
-        default=os.environ.get("HOLDFAST_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
-        help="an administrative PostgreSQL URL; a fresh database is created beside it (env HOLDFAST_BENCH_PG)",
-    )
-    parser.add_argument(
-        "--redis",
-        default=os.environ.get("HOLDFAST_BENCH_RELEASE_REDIS", "redis://127.0.0.1:6379/12"),
-        help="a Redis database the benchmark may flush (env HOLDFAST_BENCH_RELEASE_REDIS; default db 12)",
-    )
+    infra.add_common_options(parser, redis_env="HOLDFAST_BENCH_RELEASE_REDIS", redis_db=12)
     parser.add_argument(
         "--profile",
         metavar="DIR",
@@ -105,7 +95,6 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
         "slows the worker down, so such a run is for finding where the time goes, not for the figures",
     )
     parser.add_argument("--no-wait", action="store_true", help="do not wait for a running bench.ingest to finish")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the worker's log (kept anyway on failure)")
     options = parser.parse_args(argv)
     if options.orders < 1 or options.rounds < 1 or options.warmup_orders < 0:
         parser.error("--orders and --rounds must be at least 1, --warmup-orders not negative")
@@ -131,78 +120,21 @@ def _empty_tables(engine: Any) -> None:
 # --- processes: the provisioning stand-in and the worker ---------------------------------------
 
 
-class Child:
-    """A process in its own process group (spared the terminal's Ctrl-C), stopped as a group.
-
-    ``args`` follow the venv's Python; with ``shell=True``, ``args`` is one shell command line.
-    """
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path, *, shell: bool = False) -> None:
-        self.name, self.log_path = name, log_path
-        command = ["/bin/sh", "-c", *args] if shell else [sys.executable, *args]
-        with log_path.open("wb") as log:
-            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env={**env, "PYTHONUNBUFFERED": "1"},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    @property
-    def pgid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def wait_for(self, marker: str, timeout: float) -> str:
-        """Wait until ``marker`` appears in the output; return the line holding it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.log_text().splitlines():
-                if marker in line:
-                    return line
-            if self.process is None or self.process.poll() is not None:
-                raise BenchError(f"the {self.name} exited at start:\n{self.log_tail()}")
-            time.sleep(0.1)
-        raise BenchError(f"the {self.name} was not ready within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, grace: float = 10.0) -> None:
-        """TERM the process group (Celery's warm shutdown), KILL whatever is left of it."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            process.wait(grace)
-        with suppress(ProcessLookupError):  # the leader is gone or stuck; no child outlives it
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-
 class Worker:
     """The Procfile's worker: each line of ``Procfile.worker`` (the events and the peers workers) as
     honcho starts it, each a child of its own, so that both are measured and stopped as groups."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         venv_bin = str(Path(sys.executable).parent)
-        env = {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", "")}  # the lines name `celery`
+        # The lines name `celery`: the venv's.
+        env = {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
         self.parts: list[Child] = []
         for line in PROCFILE_WORKER.read_text().splitlines():
             name, _, command = line.partition(":")
             if command.strip():
-                self.parts.append(Child(f"{name} worker", [command.strip()], env, log_dir / f"{name}.log", shell=True))
+                self.parts.append(
+                    Child(f"{name} worker", ["/bin/sh", "-c", command.strip()], env, log_dir / f"{name}.log")
+                )
 
     @property
     def pgids(self) -> list[int]:
@@ -223,61 +155,12 @@ class Worker:
             part.stop(grace)
 
 
-@contextmanager
-def children() -> Iterator[list[Child | Worker]]:
-    started: list[Child | Worker] = []
-    try:
-        yield started
-    finally:
-        for child in reversed(started):
-            child.stop()
-
-
-def _cpu_seconds(pgids: list[int]) -> dict[int, float]:
-    """CPU seconds used so far by the processes of each group (reaped children included), from /proc."""
-    used = dict.fromkeys(pgids, 0.0)
-    ticks = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) in used:
-            used[int(fields[2])] += sum(int(x) for x in fields[11:15]) / ticks
-    return used
-
-
-def _postgres_cpu() -> float:
-    """CPU seconds of every PostgreSQL process (the server is shared: an upper bound for ours)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        head, _, rest = raw.rpartition(")")
-        if head.partition("(")[2] == "postgres":
-            total += sum(int(x) for x in rest.split()[11:13]) / ticks
-    return total
-
-
-def _machine_busy() -> float:
-    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    values = [int(x) for x in first[1:9]]
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
 # --- one round --------------------------------------------------------------------------------
 
 
 @dataclass
 class Measure:
-    kind: str  # "release" or "plain"
+    variant: str  # "release" or "plain"
     round: int
     orders: int
     seconds: float
@@ -377,7 +260,8 @@ class Release:
         from services.orders import list_requests
 
         self.account_id = str(uuid.uuid4())
-        self._deliver(release_crm.account_create(self.account_id, name="Bench Cloud", credit_on_hold=True))
+        created = dynamics_bodies.account_create(self.account_id, name="Bench Cloud", credit_on_hold=True)
+        self._deliver(dynamics_bodies.encode(created))
         deadline = time.monotonic() + 60
         while self._holds() != ["credit_review"]:
             if time.monotonic() > deadline or not worker.alive():
@@ -402,7 +286,7 @@ class Release:
     def lift_and_wait(self, orders: int, worker: Worker, poll: Any) -> dict[str, float]:
         """Lift the credit review; return when every request is provisioned (phases in seconds)."""
         timeout = 60 + orders / 10
-        lift = release_crm.account_update(self.account_id, {"creditonhold": False})
+        lift = dynamics_bodies.encode(dynamics_bodies.account_update(self.account_id, {"creditonhold": False}))
         started = time.monotonic()
         self._deliver(lift)
         posted = time.monotonic()
@@ -422,21 +306,6 @@ class Release:
         return {"started": started, "posted": posted, "admitted": admitted or now, "done": now}
 
 
-def _plain_loop(url: str, bodies: list[dict[str, Any]]) -> float:
-    """The baseline: the same POSTs, one process, one Session, one after another; seconds taken."""
-    import requests
-
-    with requests.Session() as session:
-        started = time.perf_counter()
-        for body in bodies:
-            response = session.post(
-                url, json=body, headers={"Idempotency-Key": body["request_id"]}, timeout=(3.05, 10.0)
-            )
-            if response.status_code != 200:
-                raise BenchError(f"the stand-in answered {response.status_code} to the plain loop")
-        return time.perf_counter() - started
-
-
 def _run_round(
     number: int,
     release: Release,
@@ -453,14 +322,14 @@ def _run_round(
     keys = [b["request_id"] for b in bodies]
     order = ["release", "plain"] if number % 2 else ["plain", "release"]
     measures = []
-    for kind in order:
+    for variant in order:
         stand_in.reset()
         cpu_before, pg_before, busy_before = (
-            _cpu_seconds([*worker.pgids, server.pgid]),
-            _postgres_cpu(),
-            _machine_busy(),
+            cpu.group_seconds([*worker.pgids, server.pgid]),
+            cpu.postgres_seconds(),
+            cpu.machine_busy(),
         )
-        if kind == "release":
+        if variant == "release":
             with _profiled(options.profile, worker, number):
                 times = release.lift_and_wait(orders, worker, poll)
             seconds = times["done"] - times["started"]
@@ -472,18 +341,22 @@ def _run_round(
                 "last_call": stats["last"] - times["started"] if stats.get("last") else float("nan"),
             }
         else:
-            seconds = _plain_loop(url, bodies)
+            seconds = plain_loop(url, bodies)
             stats = stand_in.stats()
             phases = {}
-        cpu_after, pg_after, busy_after = _cpu_seconds([*worker.pgids, server.pgid]), _postgres_cpu(), _machine_busy()
+        cpu_after, pg_after, busy_after = (
+            cpu.group_seconds([*worker.pgids, server.pgid]),
+            cpu.postgres_seconds(),
+            cpu.machine_busy(),
+        )
         ok, check = _exactly_once(stats, keys)
-        if kind == "release":
+        if variant == "release":
             recorded = attempts(release.account_id)
             ok = ok and recorded == orders
             check += f", {recorded} attempts recorded"
         measures.append(
             Measure(
-                kind,
+                variant,
                 number,
                 orders,
                 seconds,
@@ -502,9 +375,10 @@ def _run_round(
 
 
 def _round_line(m: Measure, rounds: int) -> str:
-    cpu = m.cpu
+    used = m.cpu
     line = (
-        f"  round {m.round}/{rounds}  {m.kind:<7} {m.orders} in {m.seconds:6.3f} s = {m.rate:7.1f} orders/s   {m.check}"
+        f"  round {m.round}/{rounds}  {m.variant:<7} {m.orders} in {m.seconds:6.3f} s = {m.rate:7.1f} orders/s   "
+        f"{m.check}"
     )
     if m.phases:
         p = m.phases
@@ -513,28 +387,21 @@ def _round_line(m: Measure, rounds: int) -> str:
             f"first call +{p['first_call']:.3f} s, last call +{p['last_call']:.3f} s, all recorded +{m.seconds:.3f} s"
         )
     line += (
-        f"\n      cpu seconds: worker {cpu['worker']:.2f}, stand-in {cpu['server']:.2f}, "
-        f"postgres {cpu['postgres']:.2f}; "
-        f"machine busy {cpu['machine'] / m.seconds:.2f} of {os.cpu_count()} cores"
+        f"\n      cpu seconds: worker {used['worker']:.2f}, stand-in {used['server']:.2f}, "
+        f"postgres {used['postgres']:.2f}; "
+        f"machine busy {used['machine'] / m.seconds:.2f} of {os.cpu_count()} cores"
     )
     return line
 
 
 def _summary(measures: list[Measure], orders: int, rounds: int) -> tuple[str, float, bool]:
     med: dict[str, tuple[float, float]] = {}
-    for kind in ("release", "plain"):
-        mine = [m for m in measures if m.kind == kind]
-        med[kind] = (statistics.median(m.seconds for m in mine), statistics.median(m.rate for m in mine))
-    ratio = med["release"][1] / med["plain"][1]
-    per_round = [
-        r.rate / p.rate
-        for r in measures
-        if r.kind == "release"
-        for p in measures
-        if p.kind == "plain" and p.round == r.round
-    ]
+    for variant in ("release", "plain"):
+        mine = [m for m in measures if m.variant == variant]
+        med[variant] = (statistics.median(m.seconds for m in mine), statistics.median(m.rate for m in mine))
+    to_plain = infra.ratio(measures, "release", "plain")
     all_once = all(m.exactly_once for m in measures)
-    releases = [m for m in measures if m.kind == "release"]
+    releases = [m for m in measures if m.variant == "release"]
     if all(m.exactly_once for m in releases):
         once = f"yes — in each of the {len(releases)} releases, {releases[0].check}"
     else:
@@ -544,10 +411,10 @@ def _summary(measures: list[Measure], orders: int, rounds: int) -> tuple[str, fl
         f"{'':<44} {'seconds':>8} {'orders/s':>9}",
         f"{'release (lift -> all provisioned, 1 worker)':<44} {med['release'][0]:>8.3f} {med['release'][1]:>9.1f}",
         f"{'plain loop (1 process, requests.Session)':<44} {med['plain'][0]:>8.3f} {med['plain'][1]:>9.1f}",
-        f"ratio release/plain: {ratio:.2f}  (per round: {', '.join(f'{r:.2f}' for r in per_round)})",
+        f"ratio release/plain: {to_plain.value:.2f}  (per round: {to_plain.rounds})",
         f"exactly once: {once}",
     ]
-    return "\n".join(lines), ratio, all_once
+    return "\n".join(lines), to_plain.value, all_once
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -569,16 +436,6 @@ def _wait_for_other_benchmarks() -> None:
         time.sleep(5)
 
 
-def _revision() -> str:
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return described.stdout.strip() or "unknown"
-
-
 def _clean_env() -> dict[str, str]:
     return {
         k: v
@@ -587,108 +444,69 @@ def _clean_env() -> dict[str, str]:
     }
 
 
-def _interrupted(_signum: int, _frame: FrameType | None) -> None:
-    # The first Ctrl-C or TERM unwinds the run; later ones are ignored so that the clean-up
-    # (stopping the worker and the stand-in, dropping the database, flushing Redis) is not cut short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     options = _options(argv)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True)
-    for template in (release_crm.CREATE, release_crm.UPDATE):
+    for name in (dynamics_bodies.ACCOUNT_CREATE, dynamics_bodies.ACCOUNT_UPDATE):
+        template = dynamics_bodies.FIXTURES / name
         if not template.exists():
             print(f"bench: the Dynamics template {template} is missing (set HOLDFAST_FIXTURES)", file=sys.stderr)
             return 2
-    signal.signal(signal.SIGINT, _interrupted)
-    signal.signal(signal.SIGTERM, _interrupted)
     if not options.no_wait:
         _wait_for_other_benchmarks()
-    log_dir = Path(tempfile.mkdtemp(prefix="holdfast-bench-release-"))
-    keep_logs = options.keep_logs
-    print(
-        f"Holdfast release benchmark — {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
-    )
-    print(f"code: {ROOT} at {_revision()}")
+    infra.begin("release")
     measures: list[Measure] = []
-    began = time.monotonic()
-    try:
-        with (
-            fresh_database(options.pg, "holdfast_bench_release") as database_url,
-            flushed_redis(options.redis),
-            children() as started,
-        ):
-            server = Child(
-                "provisioning stand-in",
-                ["-m", "bench.release_server", "--kind", options.server],
-                _clean_env(),
-                log_dir / "stand-in.log",
-            )
-            started.append(server)
-            port = server.wait_for("listening ", 30).split()[-1]
-            url = f"http://127.0.0.1:{port}/provision"
-            env = {
-                **_clean_env(),
-                "DATABASE_URL": database_url,
-                "REDIS_URL": options.redis,
-                "STRIPE_WEBHOOK_SECRET": "whsec_bench_" + secrets.token_hex(16),
-                "ADMIN_API_TOKEN": "bench-" + secrets.token_hex(16),
-                "DYNAMICS_WEBHOOK_KEY": "bench-dyn-" + secrets.token_hex(8),
-                "PROVISIONING_URL": url,
-                "HOLDFAST_INSTANCE_DIR": str(log_dir / "instance"),
-            }
-            worker = Worker(env, log_dir)
-            started.append(worker)
-            worker.wait_ready(90)
-            settings = _settings(env)
-            print(
-                f"database: {database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed); "
-                f"stand-in: {options.server} at {url}"
-            )
-            print(
-                f"worker: Procfile.worker (events: prefork, concurrency {os.cpu_count()}, the default; peers: "
-                f"threads), batch size {settings.provisioning_batch_size}, threads {settings.provisioning_threads}, "
-                f"LOG_LEVEL {settings.log_level}; logs in {log_dir}"
-            )
-            measures = _run(options, env, url, worker, server)
-    except BenchError as error:
-        keep_logs = True
-        print(f"bench: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        keep_logs = True
-        print("bench: interrupted; worker and stand-in stopped, database dropped, Redis flushed", file=sys.stderr)
-        return 130
-    except Exception:
-        keep_logs = True
-        raise
-    finally:
-        if keep_logs:
-            print(f"logs kept in {log_dir}")
-        else:
-            import shutil
+    with (
+        infra.logged_run("holdfast-bench-release-", options.keep_logs, started="worker and stand-in") as run,
+        infra.fresh_database(options.pg, "holdfast_bench_release") as database_url,
+        infra.flushed_redis(options.redis),
+        infra.children() as started,
+    ):
+        server = Child(
+            "provisioning stand-in",
+            [sys.executable, "-m", "bench.release_server", "--kind", options.server],
+            {**_clean_env(), "PYTHONUNBUFFERED": "1"},
+            run.log_dir / "stand-in.log",
+        )
+        started.append(server)
+        port = server.wait_for("listening ", 30).split()[-1]
+        url = f"http://127.0.0.1:{port}/provision"
+        env = infra.holdfast_env(
+            _clean_env(),
+            database_url=database_url,
+            redis_url=options.redis,
+            instance_dir=run.log_dir / "instance",
+            DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
+            PROVISIONING_URL=url,
+        )
+        worker = Worker(env, run.log_dir)
+        started.append(worker)
+        worker.wait_ready(90)
+        settings = _settings(env)
+        print(
+            f"database: {database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed); "
+            f"stand-in: {options.server} at {url}"
+        )
+        print(
+            f"worker: Procfile.worker (events: prefork, concurrency {os.cpu_count()}, the default; peers: "
+            f"threads), batch size {settings.provisioning_batch_size}, threads {settings.provisioning_threads}, "
+            f"LOG_LEVEL {settings.log_level}; logs in {run.log_dir}"
+        )
+        measures = _run(options, env, url, worker, server)
+    if run.status is not None:
+        return run.status
 
-            shutil.rmtree(log_dir, ignore_errors=True)
-
-    table, ratio, all_once = _summary(measures, options.orders, options.rounds)
+    table, to_plain, all_once = _summary(measures, options.orders, options.rounds)
     print()
-    print(f"Whole run {time.monotonic() - began:.0f} s; stand-in: {options.server}.")
+    print(f"Whole run {run.seconds:.0f} s; stand-in: {options.server}.")
     print(table)
-    passed = ratio >= TARGET and all_once
     reasons = []
-    if ratio < TARGET:
-        reasons.append(f"the release's rate is {ratio:.2f} of the plain loop's, below {TARGET}")
+    if to_plain < TARGET:
+        reasons.append(f"the release's rate is {to_plain:.2f} of the plain loop's, below {TARGET}")
     if not all_once:
         reasons.append("some request was not called exactly once")
-    print(
-        f"{'PASS' if passed else 'FAIL'}: target release/plain >= {TARGET}, every request called exactly once"
-        + (f" ({'; '.join(reasons)})" if reasons else "")
+    return infra.verdict(
+        to_plain >= TARGET and all_once, f"release/plain >= {TARGET}, every request called exactly once", reasons
     )
-    return 0 if passed else 1
 
 
 def _settings(env: dict[str, str]) -> Any:

@@ -40,6 +40,14 @@ from services.ports import (
 )
 from services.stripe_processing import stripe_handler
 
+# Failures worth retrying: the database unreachable, a deadlock, a serialization failure, a peer down.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    StorageUnavailable,
+    PeerUnavailable,
+)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -61,13 +69,7 @@ class Container:
     handlers: dict[str, Handler] = field(default_factory=dict)
     # What deliveries of each source may need from its API first (made on that peer's queue).
     completions: dict[str, Completion] = field(default_factory=dict)
-    # Failures worth retrying: the database unreachable, a deadlock, a serialization failure, a peer down.
-    transient_errors: tuple[type[BaseException], ...] = (
-        OperationalError,
-        InterfaceError,
-        StorageUnavailable,
-        PeerUnavailable,
-    )
+    transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS
     stripe_api: StripeApi | None = None
 
     def uow(self) -> SqlUnitOfWork:

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
-from celery import Task
 from celery.signals import setup_logging, worker_process_init, worker_ready, worker_shutdown
-from celery.utils.time import get_exponential_backoff_interval
 from structlog import get_logger
 
 from adapters.broker import (
@@ -35,7 +33,7 @@ from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import ConfigurationError, load_settings
 from services import crm_write_back, inbox, provisioning, reconciliation, tick
-from services.ports import PeerUnavailable
+from tasks.base import HoldfastTask
 
 try:
     settings = load_settings()
@@ -127,68 +125,59 @@ def container() -> Container:
     return _container
 
 
-def _backoff(retries: int) -> int:
-    return int(get_exponential_backoff_interval(factor=2, retries=retries, maximum=300, full_jitter=True))
+class DeliveryTask(HoldfastTask):
+    """A stored delivery's task: its row notes each transient failure and when the retry is due,
+    so the sweep waits for the retry (and takes over if it is lost or the last one fails)."""
+
+    def before_retry(self, error: BaseException, countdown: float, inbox_id: int, *_: Any, **__: Any) -> None:
+        c = container()
+        next_try_at = None if self.last_try else c.clock() + timedelta(seconds=countdown)
+        inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry", next_try_at)
 
 
 @app.task(
     name=TASK_PROCESS_INBOX_EVENT,
+    base=DeliveryTask,
     bind=True,
-    acks_late=True,
     max_retries=settings.task_max_retries,
     time_limit=EVENT_TIME_LIMIT,
 )
-def process_inbox_event(self: Task, inbox_id: int) -> str:
-    """Apply one stored webhook delivery; retry only transient (database) failures.
+def process_inbox_event(self: DeliveryTask, inbox_id: int) -> str:
+    """Apply one stored webhook delivery; transient (database) failures are retried.
 
     A delivery that needs a peer's API first is handed to that peer's queue: no peer is called here.
     """
     c = container()
-    try:
-        return inbox.process_inbox_event(
-            c.uow, inbox_id, c.handlers, c.context, c.clock(), c.transient_errors, completions=c.completions
-        )
-    except c.transient_errors as error:
-        _retry_event(self, c, inbox_id, error, _backoff(self.request.retries))
-
-
-def _retry_event(task: Task, c: Container, inbox_id: int, error: BaseException, countdown: float) -> NoReturn:
-    """Retry a delivery's task after ``countdown``; the row says when, so the sweep waits for it."""
-    last = task.request.retries >= settings.task_max_retries
-    next_try_at = None if last else c.clock() + timedelta(seconds=countdown)
-    inbox.record_transient_error(c.uow(), inbox_id, f"{type(error).__name__}: transient, will retry", next_try_at)
-    if last:
-        raise error  # the row stays received; the sweep picks it up later
-    raise task.retry(exc=error, countdown=countdown) from None
+    return inbox.process_inbox_event(
+        c.uow, inbox_id, c.handlers, c.context, c.clock(), self.transient_errors, completions=c.completions
+    )
 
 
 @app.task(
     name=TASK_COMPLETE_INBOX_EVENT,
+    base=DeliveryTask,
     bind=True,
-    acks_late=True,
     max_retries=settings.task_max_retries,
     time_limit=PEER_TIME_LIMIT,
+    honours_retry_after=True,
 )
-def complete_inbox_event(self: Task, inbox_id: int, peer: str) -> str:
+def complete_inbox_event(self: DeliveryTask, inbox_id: int, peer: str) -> str:
     """On the peer's queue: complete a delivery through the peer's API (outside any transaction), then apply it."""
     c = container()
-    try:
-        return inbox.process_inbox_event(
-            c.uow,
-            inbox_id,
-            c.handlers,
-            c.context,
-            c.clock(),
-            c.transient_errors,
-            completions=c.completions,
-            may_call={peer},
-        )
-    except c.transient_errors as error:
-        wait = error.retry_after_seconds if isinstance(error, PeerUnavailable) else None
-        _retry_event(self, c, inbox_id, error, max(wait or 0, _backoff(self.request.retries)))
+    return inbox.process_inbox_event(
+        c.uow,
+        inbox_id,
+        c.handlers,
+        c.context,
+        c.clock(),
+        self.transient_errors,
+        completions=c.completions,
+        may_call={peer},
+    )
 
 
-@app.task(name=TASK_SWEEP_INBOX, acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT)
+# The sweep and the tick are not retried: beat runs them again within a minute.
+@app.task(name=TASK_SWEEP_INBOX, base=HoldfastTask, transient_errors=(), time_limit=HOUSEKEEPING_TIME_LIMIT)
 def sweep() -> int:
     """Re-queue what was left behind: deliveries unprocessed, requests overdue or without a living sender, CRM
     writes not confirmed."""
@@ -203,65 +192,63 @@ def sweep() -> int:
 
 @app.task(
     name=TASK_DISPATCH_PROVISIONING,
-    bind=True,
-    acks_late=True,
+    base=HoldfastTask,
     max_retries=settings.task_max_retries,
     time_limit=DISPATCH_TIME_LIMIT,
 )
-def dispatch_provisioning(self: Task, account_ids: list[str]) -> dict[str, str]:
-    """Send these accounts' due requests to the provisioning API, one sender per account, and record each outcome."""
+def dispatch_provisioning(account_ids: list[str]) -> dict[str, str]:
+    """Send these accounts' due requests to the provisioning API, one sender per account, and record each outcome.
+
+    After the last retry the requests stay queued or provisioning: the sweep picks them up."""
     c = container()
-    try:
-        return provisioning.dispatch_accounts(
-            c.uow,
-            c.context,
-            c.provisioner,
-            c.dispatch_lock,
-            account_ids,
-            c.clock,
-            threads=settings.provisioning_threads,
-        )
-    except c.transient_errors as error:
-        if self.request.retries >= settings.task_max_retries:
-            raise  # the requests stay queued or provisioning; the sweep picks them up
-        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
+    return provisioning.dispatch_accounts(
+        c.uow,
+        c.context,
+        c.provisioner,
+        c.dispatch_lock,
+        account_ids,
+        c.clock,
+        threads=settings.provisioning_threads,
+    )
 
 
 @app.task(
     name=TASK_WRITE_BACK_HOLD,
+    base=HoldfastTask,
     bind=True,
-    acks_late=True,
     max_retries=settings.task_max_retries,
     time_limit=PEER_TIME_LIMIT,
 )
-def write_back_hold(self: Task, account_id: str) -> str:
+def write_back_hold(self: HoldfastTask, account_id: str) -> str:
     """Make the CRM's creditonhold show the account's effective hold (429 and 5xx are retried)."""
     c = container()
     if c.crm is None:
         return "not_configured"
-    last_try = self.request.retries >= settings.task_max_retries
-    try:
-        result = crm_write_back.write_back_hold(c.uow, c.context, c.crm, account_id, c.clock, last_try=last_try)
-    except c.transient_errors as error:
-        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
+    result = crm_write_back.write_back_hold(c.uow, c.context, c.crm, account_id, c.clock, last_try=self.last_try)
     if result.outcome == "retry":
-        if last_try:
+        if self.last_try:
             return "gave_up"  # on the timeline; the sweep sends it again later
-        delay = result.retry_after_seconds if result.retry_after_seconds is not None else _backoff(self.request.retries)
+        delay = result.retry_after_seconds if result.retry_after_seconds is not None else self.backoff()
         raise self.retry(countdown=delay)
     return result.outcome
 
 
-@app.task(name=TASK_TICK, acks_late=True, time_limit=HOUSEKEEPING_TIME_LIMIT)
+@app.task(name=TASK_TICK, base=HoldfastTask, transient_errors=(), time_limit=HOUSEKEEPING_TIME_LIMIT)
 def clock_tick() -> int:
     """Re-evaluate the accounts whose next evaluation time has come."""
     c = container()
     return tick.tick(c.uow(), c.context, c.clock())
 
 
-@app.task(name=TASK_RECONCILE_STRIPE, bind=True, acks_late=True, max_retries=3, time_limit=RECONCILE_TIME_LIMIT)
-def reconcile_stripe(self: Task) -> int:
-    """Store and process every Stripe event the inbox lacks (missed webhooks)."""
+@app.task(
+    name=TASK_RECONCILE_STRIPE,
+    base=HoldfastTask,
+    transient_errors=(StripeUnavailable,),
+    max_retries=3,
+    time_limit=RECONCILE_TIME_LIMIT,
+)
+def reconcile_stripe() -> int:
+    """Store and process every Stripe event the inbox lacks (missed webhooks); Stripe's API down is retried."""
     c = container()
     if c.stripe_api is None:
         log.warning("stripe_reconcile_skipped", reason="STRIPE_API_KEY is not set")
@@ -276,8 +263,6 @@ def reconcile_stripe(self: Task) -> int:
             lookback=timedelta(seconds=settings.reconcile_lookback_seconds),
             types=sorted(HANDLED_EVENT_TYPES),
         )
-    except StripeUnavailable as error:
-        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from None
     except StripeLookupFailed as error:
         log.warning("stripe_reconcile_refused", error=str(error))
         return 0

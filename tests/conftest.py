@@ -290,3 +290,12 @@ def inbox_rows(container: Container) -> list[Any]:
 
     with container.session_factory() as session:
         return list(session.execute(select(InboxEventRow).order_by(InboxEventRow.id)).scalars())
+
+
+def post_dynamics(client: Any, body: dict[str, Any] | bytes, *, key: str | None = DYNAMICS_KEY, **headers: str) -> Any:
+    """POST a body to the Dynamics webhook with the WebhookKey as ``?code=`` (``key=None``: without it)."""
+    from tests.dynamics_bodies import encode
+
+    data = body if isinstance(body, bytes) else encode(body)
+    url = "/webhooks/dynamics" + (f"?code={key}" if key is not None else "")
+    return client.post(url, data=data, headers={"Content-Type": "application/json", **headers})

@@ -13,7 +13,7 @@ import pytest
 from bootstrap import build
 from bootstrap.settings import load_settings
 from tests.conftest import inbox_rows, post_stripe, stripe_fixture, wait_for
-from tests.crm_bodies import APP_USER, account_create, account_update, encode, salesorder
+from tests.dynamics_bodies import APP_USER, account_create, account_update, encode, salesorder
 from tests.https_server import HttpsServer, Reply, local_ca, serve_tenant, token_reply
 from tests.workers import start_worker
 from webhooks import create_app

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select, text
 
 from adapters.db.tables import AccountRow, InboxEventRow, TimelineRow
-from tests.conftest import ADMIN_TOKEN, post_stripe, process_one, stripe_fixture, wait_for
-from tests.crm_bodies import account_create, post_dynamics
+from tests.conftest import ADMIN_TOKEN, post_dynamics, post_stripe, process_one, stripe_fixture, wait_for
+from tests.dynamics_bodies import account_create
 
 ROUNDS = 8  # each round is a fresh account: the more rounds, the likelier the race is hit
 

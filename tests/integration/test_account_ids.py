@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.conftest import post_stripe, process_pending, stripe_fixture
-from tests.crm_bodies import account_create, encode, post_dynamics, salesorder
+from tests.conftest import post_dynamics, post_stripe, process_pending, stripe_fixture
+from tests.dynamics_bodies import account_create, encode, salesorder
 
 LOWER = "53c52f26-a89d-ef11-8a69-000d3a30b0c1"
 BRACED_UPPER = "{53C52F26-A89D-EF11-8A69-000D3A30B0C1}"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.bad_input import NothingChanges, post_webhook, refused
-from tests.conftest import post_stripe, sign
-from tests.crm_bodies import account_create, encode, post_dynamics
+from tests.conftest import post_dynamics, post_stripe, sign
+from tests.dynamics_bodies import account_create, encode
 
 HUGE = "9" * 5000  # a JSON integer beyond Python's int conversion limit (4300 digits)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.tick import tick
 from tests.conftest import finalized_invoice, post_stripe, process_pending, stripe_fixture
-from tests.crm_bodies import account_create, account_update, encode, salesorder
+from tests.dynamics_bodies import account_create, account_update, encode, salesorder
 
 ACCOUNT = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
 

@@ -15,8 +15,8 @@ import pytest
 
 from adapters.broker import TASK_PROCESS_INBOX_EVENT
 from tests.bad_input import NothingChanges, refused
-from tests.conftest import inbox_rows, process_pending
-from tests.crm_bodies import account_create, post_dynamics, salesorder
+from tests.conftest import inbox_rows, post_dynamics, process_pending
+from tests.dynamics_bodies import account_create, salesorder
 
 ACCOUNT = "53c52f26-a89d-ef11-8a69-000d3a30b0c1"
 

@@ -14,19 +14,12 @@ from tests.conftest import (
     DYNAMICS_KEY,
     FIXTURES,
     inbox_rows,
+    post_dynamics,
     post_stripe,
     process_pending,
     stripe_fixture,
 )
-from tests.crm_bodies import (
-    APP_USER,
-    account_create,
-    account_update,
-    money,
-    post_dynamics,
-    reference,
-    salesorder,
-)
+from tests.dynamics_bodies import APP_USER, account_create, account_update, money, reference, salesorder
 
 ACCOUNT = "53c52f26-a89d-ef11-8a69-000d3a30b0c1"
 

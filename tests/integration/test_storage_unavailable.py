@@ -10,7 +10,7 @@ import pytest
 
 from adapters.db.engine import make_engine, make_session_factory
 from tests.conftest import DYNAMICS_KEY, inbox_rows, post_stripe, stripe_fixture
-from tests.crm_bodies import account_create, encode
+from tests.dynamics_bodies import account_create, encode
 from webhooks import create_app
 
 

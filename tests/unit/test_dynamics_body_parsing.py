@@ -18,11 +18,11 @@ from adapters.dynamics_context import (
     parse_context,
     parse_dynamics_date,
 )
-from tests.unit.dynamics_bodies import (
+from tests.dynamics_bodies import (
     FIXTURES,
     MONEY_TYPE,
     REFERENCE_TYPE,
-    account_create,
+    account_create_named,
     account_delete,
     document,
     encode,
@@ -446,7 +446,7 @@ def test_converted_values_cannot_be_changed() -> None:
 
 def test_a_utf8_body_with_non_ascii_text_round_trips_exactly() -> None:
     name = "Rīga Šķirotava Ōsaka"
-    raw = account_create(name)
+    raw = account_create_named(name)
     assert name.encode("utf-8") in raw
     context = parse_context(raw)
     assert target_of(context).get("name") == name
@@ -454,7 +454,7 @@ def test_a_utf8_body_with_non_ascii_text_round_trips_exactly() -> None:
 
 
 def test_a_byte_order_mark_is_tolerated() -> None:
-    context = parse_context(b"\xef\xbb\xbf" + account_create("Ōsaka"))
+    context = parse_context(b"\xef\xbb\xbf" + account_create_named("Ōsaka"))
     assert target_of(context).get("name") == "Ōsaka"
 
 
@@ -523,7 +523,7 @@ def _deep_value(levels: int) -> bytes:
             id="invalid UTF-8",
         ),
         pytest.param(
-            account_create("Ōsaka").replace("Ō".encode(), "Ō".encode("cp1257")),
+            account_create_named("Ōsaka").replace("Ō".encode(), "Ō".encode("cp1257")),
             "The body is not UTF-8 text: ",
             id="another encoding",
         ),
