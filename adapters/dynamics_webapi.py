@@ -90,27 +90,6 @@ class WebApiSettings:
     def scope(self) -> str:
         return f"{self.api_url}/.default"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WebApiSettings | None:
-        """Settings from DYNAMICS_* variables; None when DYNAMICS_API_URL is not set.
-
-        With DYNAMICS_API_URL set, a missing tenant, client id or secret is an error naming it.
-        """
-        api_url = (env.get("DYNAMICS_API_URL") or "").strip()
-        if not api_url:
-            return None
-        names = ("DYNAMICS_TENANT_ID", "DYNAMICS_CLIENT_ID", "DYNAMICS_CLIENT_SECRET")
-        missing = [name for name in names if not (env.get(name) or "").strip()]
-        if missing:
-            raise ValueError(f"DYNAMICS_API_URL is set but {', '.join(missing)} is not: the Web API needs them.")
-        return cls(
-            api_url=api_url,
-            tenant_id=env["DYNAMICS_TENANT_ID"],
-            client_id=env["DYNAMICS_CLIENT_ID"].strip(),
-            client_secret=env["DYNAMICS_CLIENT_SECRET"].strip(),
-            authority_url=(env.get("DYNAMICS_AUTHORITY_URL") or "").strip() or DEFAULT_AUTHORITY_URL,
-        )
-
 
 Outcome = Literal["written", "retry", "failed"]
 
