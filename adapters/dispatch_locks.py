@@ -22,7 +22,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import Connection, Engine, text
 
-from adapters.db.repositories import read_dispatch_mark
+from adapters.db.accounts import read_dispatch_mark
 from services.ports import DispatchMark
 
 log = structlog.get_logger(__name__)

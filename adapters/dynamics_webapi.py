@@ -11,14 +11,11 @@ sentence for the account's timeline). It never raises for HTTP or network failur
 ``x-ms-dynamics-msg-size-exceeded`` is completed this way) and raises ``WebApiError``, with
 ``retryable``, when it cannot.
 
-The token comes from MSAL's confidential client (OAuth2 client credentials, served from MSAL's
-in-memory cache until it is within five minutes of expiring). MSAL is configured to contact
-nothing but the configured authority: no instance discovery (``instance_discovery=False``;
-it would otherwise ask ``login.microsoftonline.com`` about an unfamiliar authority), no
-regional endpoint or Azure IMDS probe (``azure_region=False``), and the token endpoint named
-by the tenant's OpenID configuration must be under the authority, or it is refused. MSAL uses
-a requests session of ours, so TLS is verified against ``REQUESTS_CA_BUNDLE`` (requests'
-default when it is set) exactly as for the Web API calls.
+What every call comes to is sorted by one function, :func:`classify`: ok (2xx); transient (429,
+not again before its ``Retry-After``; 5xx; a timeout or a failed connection; a token the
+authority cannot give just now); permanent (the other 4xx, an untrusted TLS certificate, a
+token refused for a wrong configuration); redirect refused (3xx: redirects are never followed).
+Each call only words its sentence. The token is :class:`adapters.dynamics_token.WebApiToken`'s.
 """
 
 from __future__ import annotations
@@ -28,16 +25,18 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
-import msal
 import requests
 import structlog
-from msal.exceptions import MsalServiceError
-from requests.adapters import HTTPAdapter
 
+from adapters.dynamics_token import NoToken, WebApiToken
+from adapters.peer_http import PeerSession, is_certificate_failure
 from adapters.retry_after import parse_retry_after
-from domain.crm import crm_row_id
+from domain.account import guid
+
+__all__ = ["Answer", "DynamicsWebApi", "WebApiError", "WebApiSettings", "WriteOutcome", "classify"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,21 +50,6 @@ ODATA_HEADERS = {
     "OData-MaxVersion": "4.0",
     "OData-Version": "4.0",
 }
-
-# OAuth2 error codes (RFC 6749 5.2, and Entra's invalid_resource) that another try will not
-# change: the configuration is wrong. Any other error, or a 429 or 5xx, is worth another try.
-PERMANENT_TOKEN_ERRORS = frozenset(
-    {
-        "invalid_request",
-        "invalid_client",
-        "invalid_grant",
-        "unauthorized_client",
-        "unsupported_grant_type",
-        "invalid_scope",
-        "invalid_resource",
-        "access_denied",
-    }
-)
 
 _ENTITY_SET = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
@@ -106,27 +90,6 @@ class WebApiSettings:
     def scope(self) -> str:
         return f"{self.api_url}/.default"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WebApiSettings | None:
-        """Settings from DYNAMICS_* variables; None when DYNAMICS_API_URL is not set.
-
-        With DYNAMICS_API_URL set, a missing tenant, client id or secret is an error naming it.
-        """
-        api_url = (env.get("DYNAMICS_API_URL") or "").strip()
-        if not api_url:
-            return None
-        names = ("DYNAMICS_TENANT_ID", "DYNAMICS_CLIENT_ID", "DYNAMICS_CLIENT_SECRET")
-        missing = [name for name in names if not (env.get(name) or "").strip()]
-        if missing:
-            raise ValueError(f"DYNAMICS_API_URL is set but {', '.join(missing)} is not: the Web API needs them.")
-        return cls(
-            api_url=api_url,
-            tenant_id=env["DYNAMICS_TENANT_ID"],
-            client_id=env["DYNAMICS_CLIENT_ID"].strip(),
-            client_secret=env["DYNAMICS_CLIENT_SECRET"].strip(),
-            authority_url=(env.get("DYNAMICS_AUTHORITY_URL") or "").strip() or DEFAULT_AUTHORITY_URL,
-        )
-
 
 Outcome = Literal["written", "retry", "failed"]
 
@@ -157,12 +120,65 @@ class WebApiError(Exception):
         self.retry_after_seconds = retry_after_seconds
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- the classifier
+
+Verdict = Literal["ok", "transient", "permanent", "redirect_refused"]
 
 
-def normalise_guid(row_id: str) -> str | None:
-    """A row id as the Web API wants it in a key (lower case, no braces); None if it is not a GUID."""
-    return crm_row_id(row_id)
+@dataclass(frozen=True)
+class Answer:
+    """What one call came to, as :func:`classify` sorted it."""
+
+    verdict: Verdict
+    status: int | None = None  # the Web API's HTTP status, when it answered
+    retry_after_seconds: float | None = None  # transient: not again before this, when it was said
+    failure: str = ""  # no HTTP answer: the sentence saying why; a redirect refused: what was refused
+    response: requests.Response | None = None  # the answer, when there was one
+
+    @cached_property
+    def said(self) -> str:
+        """The Web API's own words about an error, quoted for a sentence (``' ("...")'``), or ""."""
+        if self.response is None or self.verdict == "redirect_refused":
+            return ""
+        detail = _dynamics_error(self.response)
+        return f' ("{detail}")' if detail else ""
+
+
+def classify(outcome: requests.Response | requests.RequestException | NoToken, *, doing: str, wait: float) -> Answer:
+    """Sort an answer (or why there is none) into ok, transient, permanent or redirect refused.
+
+    ``doing`` says what the call was doing ("reading accounts(...)"); ``wait`` is the read timeout.
+    """
+    if isinstance(outcome, NoToken):
+        verdict: Verdict = "transient" if outcome.retryable else "permanent"
+        return Answer(verdict, retry_after_seconds=outcome.retry_after_seconds, failure=outcome.message)
+    if isinstance(outcome, requests.Timeout):
+        return Answer("transient", failure=f"Dynamics did not answer within {wait:g} s while {doing}.")
+    if isinstance(outcome, requests.ConnectionError) and is_certificate_failure(outcome):
+        return Answer(
+            "permanent",
+            failure=f"The Dynamics Web API's TLS certificate is not trusted while {doing} "
+            "(check REQUESTS_CA_BUNDLE): nothing was sent.",
+        )
+    if isinstance(outcome, requests.ConnectionError):
+        return Answer("transient", failure=f"Could not connect to Dynamics while {doing} ({type(outcome).__name__}).")
+    if isinstance(outcome, requests.RequestException):
+        return Answer("transient", failure=f"Request to Dynamics failed while {doing} ({type(outcome).__name__}).")
+
+    status = outcome.status_code
+    if 200 <= status < 300:
+        return Answer("ok", status, response=outcome)
+    if 300 <= status < 400:
+        location = (outcome.headers.get("Location") or "no Location").strip()[:MAX_DETAIL_CHARS]
+        refused = f"a redirect to {location}, not followed (DYNAMICS_API_URL must be the environment's own address)"
+        return Answer("redirect_refused", status, failure=refused, response=outcome)
+    retry_after = parse_retry_after(outcome.headers.get("Retry-After"))
+    if status == 429:
+        wait_for = DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after
+        return Answer("transient", status, wait_for, response=outcome)
+    if status >= 500:
+        return Answer("transient", status, retry_after, response=outcome)
+    return Answer("permanent", status, response=outcome)
 
 
 def _dynamics_error(response: requests.Response) -> str:
@@ -186,52 +202,14 @@ def _dynamics_error(response: requests.Response) -> str:
     return text[:MAX_DETAIL_CHARS]
 
 
-def _redirect(response: requests.Response) -> str:
-    location = (response.headers.get("Location") or "no Location").strip()[:MAX_DETAIL_CHARS]
-    return f"a redirect to {location}, not followed (DYNAMICS_API_URL must be the environment's own address)"
-
-
-def _first_line(text: str) -> str:
-    return " ".join((text.strip().splitlines() or [""])[0].split())[:MAX_DETAIL_CHARS]
-
-
-def _is_certificate_failure(error: BaseException) -> bool:
-    """A TLS verification failure (the server is not trusted): retrying will not fix it."""
-    seen: set[int] = set()
-    pending: list[object] = [error]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if "CERTIFICATE_VERIFY_FAILED" in str(current) or "certificate verify failed" in str(current):
-            return True
-        if isinstance(current, BaseException):
-            # requests wraps urllib3's MaxRetryError, whose .reason is the ssl error
-            pending.extend(x for x in (current.__cause__, current.__context__, getattr(current, "reason", None)) if x)
-            pending.extend(current.args)
-    return False
-
-
-class _Session(requests.Session):
-    """A pooled session with a default timeout (MSAL passes none) and no retries of its own."""
-
-    def __init__(self, timeout: tuple[float, float], pool_size: int) -> None:
-        super().__init__()
-        self.default_timeout = timeout
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
-        # Never follow a redirect: a PATCH turned into a GET elsewhere would look written.
-        kwargs["allow_redirects"] = False
-        return super().request(*args, **kwargs)
-
-
 # --------------------------------------------------------------------------- the client
+
+_WRITE_OUTCOMES: dict[Verdict, Outcome] = {
+    "ok": "written",
+    "transient": "retry",
+    "permanent": "failed",
+    "redirect_refused": "failed",
+}
 
 
 class DynamicsWebApi:
@@ -240,299 +218,97 @@ class DynamicsWebApi:
     def __init__(self, settings: WebApiSettings, *, token_cache: Any = None, pool_size: int = 16) -> None:
         self.settings = settings
         self.pool_size = pool_size
-        self._token_cache = token_cache
-        self._app: Any = None  # msal.ConfidentialClientApplication, built on first use
-        self._token_lock = threading.Lock()  # one token request at a time; cache hits are instant
-        self._token_session = _Session(settings.timeout, pool_size=2)
-        self._token_session.hooks["response"].append(self._note_token_response)
-        self._token_answer: tuple[int, float | None] | None = None  # status and Retry-After, last answer
+        self._token = WebApiToken(
+            authority_url=settings.authority_url,
+            tenant_id=settings.tenant_id,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            scope=settings.scope,
+            timeout=settings.timeout,
+            token_cache=token_cache,
+        )
         self._local = threading.local()
-
-    # -- public API
 
     def set_credit_on_hold(self, account_id: str, on_hold: bool) -> WriteOutcome:
         """One PATCH of the account's ``creditonhold``; never raises for HTTP or network failures."""
-        guid = normalise_guid(account_id)
-        if guid is None:
-            return self._outcome(
-                account_id,
-                on_hold,
-                "failed",
-                None,
-                None,
-                f"Account {account_id!r} is not a CRM account id (a GUID): nothing was sent to Dynamics.",
-            )
-        url = f"{self.settings.api_url}{API_PATH}/accounts({guid})"
-        what = f"creditonhold={'true' if on_hold else 'false'} on account {guid}"
-        try:
-            response = self._send(
-                "PATCH",
-                url,
-                json_body={"creditonhold": bool(on_hold)},
-                headers={"Content-Type": "application/json", "If-Match": "*"},
-                what=f"writing {what}",
-            )
-        except WebApiError as error:
-            outcome: Outcome = "retry" if error.retryable else "failed"
-            return self._outcome(guid, on_hold, outcome, error.status, error.retry_after_seconds, error.message)
-
-        status = response.status_code
-        detail = _dynamics_error(response) if status >= 300 else ""
-        said = f' ("{detail}")' if detail else ""
-        if 200 <= status < 300:
-            return self._outcome(guid, on_hold, "written", status, None, f"Dynamics accepted {what} ({status}).")
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is None:
-                retry_after = DEFAULT_RETRY_AFTER_SECONDS
-            return self._outcome(
-                guid,
-                on_hold,
-                "retry",
-                status,
-                retry_after,
-                f"Dynamics answered 429 (too many requests) to {what}: "
-                f"it will be sent again in {retry_after:g} s{said}.",
-            )
-        if 300 <= status < 400:
-            return self._outcome(
-                guid, on_hold, "failed", status, None, f"Dynamics answered {status}: {_redirect(response)} ({what})."
-            )
-        if status >= 500:
-            return self._outcome(
-                guid,
-                on_hold,
-                "retry",
-                status,
-                parse_retry_after(response.headers.get("Retry-After")),
-                f"Dynamics answered {status} to {what}: it will be sent again{said}.",
-            )
-        if status == 404:
-            message = (
-                f"Dynamics answered 404: account {guid} does not exist in the CRM, so {what} was not written{said}."
-            )
-        elif status == 412:
-            message = (
-                f"Dynamics answered 412 (precondition failed) to {what} with If-Match: *: "
-                f"the account was not updated (the PATCH never creates a row){said}."
-            )
-        elif status == 401:
-            self._forget_tokens()
-            message = (
-                f"Dynamics answered 401: it did not accept Holdfast's token for {what} "
-                f"(is the application user set up in this environment?){said}."
-            )
-        elif status == 403:
-            message = (
-                f"Dynamics answered 403: Holdfast's application user may not write {what} "
-                f"(check its security role){said}."
-            )
-        else:
-            message = f"Dynamics answered {status} to {what}: it was not written{said}."
-        return self._outcome(guid, on_hold, "failed", status, None, message)
+        row = guid(account_id)
+        if row is None:
+            message = f"Account {account_id!r} is not a CRM account id (a GUID): nothing was sent to Dynamics."
+            return self._outcome(account_id, on_hold, "failed", None, None, message)
+        what = f"creditonhold={'true' if on_hold else 'false'} on account {row}"
+        answer = self._call(
+            "PATCH",
+            f"{self.settings.api_url}{API_PATH}/accounts({row})",
+            doing=f"writing {what}",
+            json_body={"creditonhold": bool(on_hold)},
+            headers={"Content-Type": "application/json", "If-Match": "*"},
+        )
+        outcome = _WRITE_OUTCOMES[answer.verdict]
+        return self._outcome(
+            row, on_hold, outcome, answer.status, answer.retry_after_seconds, _write_sentence(answer, what, row)
+        )
 
     def read_row(self, entity_set: str, row_id: str, *, select: Sequence[str] | None = None) -> dict[str, Any]:
         """``GET {api}/api/data/v9.2/<entity_set>(<row_id>)``: the row as JSON. Raises ``WebApiError``."""
         if not _ENTITY_SET.fullmatch(entity_set):
             raise WebApiError(f"{entity_set!r} is not a Web API entity set name.", retryable=False)
-        guid = normalise_guid(row_id)
-        if guid is None:
+        row = guid(row_id)
+        if row is None:
             raise WebApiError(f"{row_id!r} is not a CRM row id (a GUID): nothing was read.", retryable=False)
+        what = f"{entity_set}({row})"
         params = {"$select": ",".join(select)} if select else None
-        what = f"{entity_set}({guid})"
-        response = self._send("GET", f"{self.settings.api_url}{API_PATH}/{what}", params=params, what=f"reading {what}")
-        status = response.status_code
-        if status == 200:
-            try:
-                row = response.json()
-            except ValueError:
-                raise WebApiError(
-                    f"Dynamics answered 200 to reading {what} with a body that is not JSON.",
-                    retryable=True,
-                    status=status,
-                ) from None
-            if not isinstance(row, dict):
-                raise WebApiError(
-                    f"Dynamics answered 200 to reading {what} with JSON that is not a row.", retryable=False, status=200
-                )
-            return row
-        if 300 <= status < 400:
+        answer = self._call("GET", f"{self.settings.api_url}{API_PATH}/{what}", doing=f"reading {what}", params=params)
+        if answer.status != 200 or answer.response is None:
+            raise _read_error(answer, what)
+        try:
+            found = answer.response.json()
+        except ValueError:
             raise WebApiError(
-                f"Dynamics answered {status} to reading {what}: {_redirect(response)}.", retryable=False, status=status
-            )
-        detail = _dynamics_error(response)
-        said = f' ("{detail}")' if detail else ""
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                f"Dynamics answered 200 to reading {what} with a body that is not JSON.", retryable=True, status=200
+            ) from None
+        if not isinstance(found, dict):
             raise WebApiError(
-                f"Dynamics answered 429 (too many requests) to reading {what}{said}.",
-                retryable=True,
-                status=status,
-                retry_after_seconds=DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after,
+                f"Dynamics answered 200 to reading {what} with JSON that is not a row.", retryable=False, status=200
             )
-        if status >= 500:
-            raise WebApiError(
-                f"Dynamics answered {status} to reading {what}{said}.",
-                retryable=True,
-                status=status,
-                retry_after_seconds=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if status == 404:
-            raise WebApiError(
-                f"Dynamics answered 404: {what} does not exist in the CRM{said}.", retryable=False, status=404
-            )
-        if status == 401:
-            self._forget_tokens()
-        raise WebApiError(f"Dynamics answered {status} to reading {what}{said}.", retryable=False, status=status)
+        return found
 
     def close(self) -> None:
-        self._token_session.close()
+        self._token.close()
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is not None:
             session.close()
-
-    # -- HTTP
 
     def _session(self) -> requests.Session:
         # One pooled session per thread for the Web API calls (as the provisioning client does).
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = _Session(self.settings.timeout, pool_size=self.pool_size)
+            session = PeerSession(self.settings.timeout, pool_size=self.pool_size)
             self._local.session = session
         return session
 
-    def _send(
+    def _call(
         self,
         method: str,
         url: str,
         *,
-        what: str,
+        doing: str,
         json_body: Any = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        """Send one request with a bearer token; network failures become ``WebApiError``."""
-        token = self._token()
-        all_headers = {**ODATA_HEADERS, **(headers or {}), "Authorization": f"Bearer {token}"}
+    ) -> Answer:
+        """Send one request with a bearer token and classify what came of it; never raises for HTTP or network."""
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
         try:
-            return self._session().request(
+            token = self._token.bearer()
+            all_headers = {**ODATA_HEADERS, **(headers or {}), "Authorization": f"Bearer {token}"}
+            response = self._session().request(
                 method, url, params=params, data=data, headers=all_headers, timeout=self.settings.timeout
             )
-        except requests.Timeout:
-            raise WebApiError(
-                f"Dynamics did not answer within {self.settings.timeout[1]:g} s while {what}.", retryable=True
-            ) from None
-        except requests.ConnectionError as error:
-            if _is_certificate_failure(error):
-                raise WebApiError(
-                    f"The Dynamics Web API's TLS certificate is not trusted while {what} "
-                    "(check REQUESTS_CA_BUNDLE): nothing was sent.",
-                    retryable=False,
-                ) from None
-            raise WebApiError(
-                f"Could not connect to Dynamics while {what} ({type(error).__name__}).", retryable=True
-            ) from None
-        except requests.RequestException as error:
-            raise WebApiError(
-                f"Request to Dynamics failed while {what} ({type(error).__name__}).", retryable=True
-            ) from None
-
-    # -- the token (MSAL)
-
-    def _build_app(self) -> Any:
-        settings = self.settings
-        app = msal.ConfidentialClientApplication(
-            settings.client_id,
-            client_credential=settings.client_secret,
-            authority=settings.authority,
-            # Talk to the configured authority only: no instance discovery on
-            # login.microsoftonline.com, no regional endpoint, no Azure IMDS probe.
-            instance_discovery=False,
-            validate_authority=False,
-            azure_region=False,
-            http_client=self._token_session,
-            token_cache=self._token_cache,
-        )
-        token_endpoint = str(app.authority.token_endpoint)
-        if not token_endpoint.lower().startswith(settings.authority_url.lower() + "/"):
-            raise WebApiError(
-                f"The OpenID configuration of {settings.authority} names a token endpoint outside it "
-                f"({token_endpoint}): Holdfast asks for tokens only at DYNAMICS_AUTHORITY_URL.",
-                retryable=False,
-            )
-        return app
-
-    def _note_token_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        # MSAL turns answers into dicts or exceptions; keep the status and Retry-After it drops.
-        self._token_answer = (response.status_code, parse_retry_after(response.headers.get("Retry-After")))
-        return response
-
-    def _token(self) -> str:
-        with self._token_lock:
-            self._token_answer = None
-            try:
-                if self._app is None:
-                    self._app = self._build_app()
-                result = self._app.acquire_token_for_client(scopes=[self.settings.scope])
-            except WebApiError:
-                raise
-            except requests.Timeout:
-                raise self._token_error("the authority did not answer in time", retryable=True) from None
-            except requests.ConnectionError as error:
-                if _is_certificate_failure(error):
-                    raise self._token_error(
-                        "its TLS certificate is not trusted (check REQUESTS_CA_BUNDLE)", retryable=False
-                    ) from None
-                raise self._token_error(f"could not connect ({type(error).__name__})", retryable=True) from None
-            except requests.RequestException as error:
-                raise self._token_error(f"the request failed ({type(error).__name__})", retryable=True) from None
-            except MsalServiceError as error:  # 5xx from the OpenID configuration or the token endpoint
-                answer = self._token_answer
-                said = f"{answer[0]}" if answer else _first_line(str(error))
-                raise self._token_error(
-                    f"the authority answered {said}", retryable=True, retry_after=answer[1] if answer else None
-                ) from None
-            except ValueError as error:
-                # While building the app: no OpenID configuration for this tenant (4xx), or an
-                # authority that is not an https URL with a tenant. Later: a token answer that
-                # is not JSON (a proxy's error page, most likely): worth another try.
-                retryable = self._app is not None
-                raise self._token_error(_first_line(str(error)), retryable=retryable) from None
-            answer = self._token_answer
-
-        if not isinstance(result, dict):
-            raise self._token_error("MSAL gave no answer", retryable=True)
-        token = result.get("access_token")
-        if isinstance(token, str) and token:
-            return token
-        error_code = str(result.get("error") or "no access_token")
-        description = _first_line(str(result.get("error_description") or ""))
-        status, retry_after = answer if answer is not None else (None, None)
-        throttled_or_down = status is not None and (status in (408, 429) or status >= 500)
-        retryable = throttled_or_down or error_code not in PERMANENT_TOKEN_ERRORS
-        reason = f"it answered {status} {error_code}" if status else f"it answered {error_code}"
-        if description:
-            reason += f" ({description})"
-        if error_code in ("invalid_client", "unauthorized_client"):
-            reason += ": check DYNAMICS_CLIENT_ID and DYNAMICS_CLIENT_SECRET"
-        raise self._token_error(reason, retryable=retryable, retry_after=retry_after if retryable else None)
-
-    def _token_error(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> WebApiError:
-        when = "nothing was sent to Dynamics; it will be tried again" if retryable else "nothing was sent to Dynamics"
-        return WebApiError(
-            f"No token for the Dynamics Web API from {self.settings.authority}: {reason}; {when}.",
-            retryable=retryable,
-            retry_after_seconds=retry_after,
-        )
-
-    def _forget_tokens(self) -> None:
-        """After a 401: drop cached tokens so that the next call asks for a fresh one."""
-        with self._token_lock:
-            if self._app is not None:
-                self._app.remove_tokens_for_client()
-
-    # -- outcomes
+        except (NoToken, requests.RequestException) as error:
+            return classify(error, doing=doing, wait=self.settings.timeout[1])
+        if response.status_code == 401:
+            self._token.forget()  # the next call asks for a fresh token
+        return classify(response, doing=doing, wait=self.settings.timeout[1])
 
     def _outcome(
         self,
@@ -554,3 +330,62 @@ class DynamicsWebApi:
             message=message,
         )
         return WriteOutcome(outcome, status, retry_after, message)
+
+
+# --------------------------------------------------------------------------- the sentences
+
+
+def _write_sentence(answer: Answer, what: str, row: str) -> str:
+    """The timeline's sentence about writing ``what`` (creditonhold on account ``row``)."""
+    status, said = answer.status, answer.said
+    if status is None:
+        return answer.failure
+    if answer.verdict == "ok":
+        return f"Dynamics accepted {what} ({status})."
+    if answer.verdict == "redirect_refused":
+        return f"Dynamics answered {status}: {answer.failure} ({what})."
+    if status == 429:
+        return (
+            f"Dynamics answered 429 (too many requests) to {what}: "
+            f"it will be sent again in {answer.retry_after_seconds:g} s{said}."
+        )
+    if answer.verdict == "transient":
+        return f"Dynamics answered {status} to {what}: it will be sent again{said}."
+    if status == 404:
+        return f"Dynamics answered 404: account {row} does not exist in the CRM, so {what} was not written{said}."
+    if status == 412:
+        return (
+            f"Dynamics answered 412 (precondition failed) to {what} with If-Match: *: "
+            f"the account was not updated (the PATCH never creates a row){said}."
+        )
+    if status == 401:
+        return (
+            f"Dynamics answered 401: it did not accept Holdfast's token for {what} "
+            f"(is the application user set up in this environment?){said}."
+        )
+    if status == 403:
+        return (
+            f"Dynamics answered 403: Holdfast's application user may not write {what} (check its security role){said}."
+        )
+    return f"Dynamics answered {status} to {what}: it was not written{said}."
+
+
+def _read_error(answer: Answer, what: str) -> WebApiError:
+    """Why reading ``what`` gave no row, as the error ``read_row`` raises."""
+    status, said = answer.status, answer.said
+    if status is None:
+        message = answer.failure
+    elif answer.verdict == "redirect_refused":
+        message = f"Dynamics answered {status} to reading {what}: {answer.failure}."
+    elif status == 429:
+        message = f"Dynamics answered 429 (too many requests) to reading {what}{said}."
+    elif status == 404:
+        message = f"Dynamics answered 404: {what} does not exist in the CRM{said}."
+    else:
+        message = f"Dynamics answered {status} to reading {what}{said}."
+    return WebApiError(
+        message,
+        retryable=answer.verdict == "transient",
+        status=status,
+        retry_after_seconds=answer.retry_after_seconds,
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
@@ -78,3 +79,9 @@ def _serialize_sqlite_writers(engine: Engine) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def insert_for(session: Session, table: Any) -> Any:
+    """An INSERT in the session's dialect, so that it can say ON CONFLICT (PostgreSQL or SQLite)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

@@ -8,15 +8,12 @@ from typing import Self
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.db.provisioning_repository import SqlProvisioningRepository
-from adapters.db.repositories import (
-    SqlAccountRepository,
-    SqlCustomerRepository,
-    SqlDisputeRepository,
-    SqlInboxRepository,
-    SqlInvoiceRepository,
-    SqlTimelineRepository,
-)
+from adapters.db.accounts import SqlAccountRepository
+from adapters.db.customers import SqlCustomerRepository, SqlInvoiceRepository
+from adapters.db.disputes import SqlDisputeRepository
+from adapters.db.inbox import SqlInboxRepository
+from adapters.db.provisioning_requests import SqlProvisioningRepository
+from adapters.db.timeline import SqlTimelineRepository
 
 log = structlog.get_logger(__name__)
 

@@ -11,6 +11,7 @@ import itertools
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ import pytest
 
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiError, WebApiSettings
 from adapters.retry_after import parse_retry_after
+from bootstrap import make_dynamics_api
+from bootstrap.settings import ConfigurationError, load_settings
 from tests.https_server import HttpsServer, Recorded, Reply, closed_port, local_ca, serve_tenant, token_reply
 
 TENANT = "3f1c2b4a-0d6e-4c1b-9a8e-2f5d7c9b1e00"
@@ -327,17 +330,27 @@ def test_a_token_that_later_becomes_obtainable_is_used(api: DynamicsWebApi, crm:
 # --------------------------------------------------------------------------- the answers of the Web API
 
 
-def test_429_with_retry_after_in_seconds_gives_a_retry_after_that_long(api: DynamicsWebApi, crm: HttpsServer) -> None:
+def test_429_with_retry_after_in_seconds_gives_a_retry_after_that_long(
+    api: DynamicsWebApi, crm: HttpsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     crm.route(
         "PATCH", ACCOUNTS, Reply(429, {"error": {"code": "0x80072322", "message": "Too many"}}, {"Retry-After": "7"})
     )
+    waits: list[float] = []
+    caller, real_sleep = threading.current_thread(), time.sleep
 
-    started = time.monotonic()
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is caller:
+            waits.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+
     outcome = api.set_credit_on_hold(ACCOUNT, True)
 
     assert (outcome.outcome, outcome.status, outcome.retry_after_seconds) == ("retry", 429, 7.0)
     assert "429" in outcome.message and "7 s" in outcome.message
-    assert time.monotonic() - started < 2  # the client reports the wait; the caller waits
+    assert waits == []  # the client reports the wait; the caller waits
     assert len(patches(crm)) == 1
 
 
@@ -587,27 +600,38 @@ def test_read_row_with_no_token_raises_as_the_token_endpoint_says(
 # --------------------------------------------------------------------------- settings and Retry-After
 
 
+def web_api_settings(env: dict[str, str]) -> WebApiSettings | None:
+    """The Web API's settings as a process builds them: the environment read, then the client wired."""
+    client = make_dynamics_api(load_settings(env))
+    if client is None:
+        return None
+    client.close()
+    return client.settings
+
+
 def test_settings_come_from_the_dynamics_variables_and_keep_the_secret_out_of_reprs() -> None:
+    required = {"STRIPE_WEBHOOK_SECRET": "whsec_test", "ADMIN_API_TOKEN": "x" * 24}
     env = {
+        **required,
         "DYNAMICS_API_URL": "https://contoso.crm.dynamics.com/",
         "DYNAMICS_TENANT_ID": TENANT,
         "DYNAMICS_CLIENT_ID": CLIENT_ID,
         "DYNAMICS_CLIENT_SECRET": CLIENT_SECRET,
     }
-    settings = WebApiSettings.from_env(env)
+    settings = web_api_settings(env)
     assert settings is not None
     assert settings.api_url == "https://contoso.crm.dynamics.com"
     assert settings.token_endpoint == f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
     assert settings.scope == "https://contoso.crm.dynamics.com/.default"
     assert CLIENT_SECRET not in repr(settings)
 
-    local = WebApiSettings.from_env({**env, "DYNAMICS_AUTHORITY_URL": "https://127.0.0.1:8443/"})
+    local = web_api_settings({**env, "DYNAMICS_AUTHORITY_URL": "https://127.0.0.1:8443/"})
     assert local is not None and local.token_endpoint == f"https://127.0.0.1:8443/{TENANT}/oauth2/v2.0/token"
-    assert WebApiSettings.from_env({}) is None
-    with pytest.raises(ValueError, match="DYNAMICS_CLIENT_SECRET"):
-        WebApiSettings.from_env({**env, "DYNAMICS_CLIENT_SECRET": ""})
+    assert web_api_settings(required) is None
+    with pytest.raises(ConfigurationError, match="DYNAMICS_CLIENT_SECRET"):
+        web_api_settings({**env, "DYNAMICS_CLIENT_SECRET": ""})
     with pytest.raises(ValueError, match="https"):
-        WebApiSettings.from_env({**env, "DYNAMICS_AUTHORITY_URL": "http://127.0.0.1:8080"})
+        web_api_settings({**env, "DYNAMICS_AUTHORITY_URL": "http://127.0.0.1:8080"})
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:

@@ -16,8 +16,8 @@ from adapters.dynamics_context import (
     NotAContext,
     OptionSet,
     parse_context,
-    parse_dynamics_date,
 )
+from adapters.dynamics_values import parse_dynamics_date
 from tests.dynamics_bodies import (
     FIXTURES,
     MONEY_TYPE,

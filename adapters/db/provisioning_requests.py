@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from adapters.db.mapping import column_values, fact_from_row
 from adapters.db.tables import ProvisioningAttemptRow, ProvisioningRequestRow
 from domain.provisioning import NOT_SENT, PENDING, Attempt, ProvisioningRequest, RequestState
 
@@ -17,7 +18,7 @@ _ATTEMPTS = cast(Table, ProvisioningAttemptRow.__table__)
 
 
 def _attempt(row: ProvisioningAttemptRow) -> Attempt:
-    return Attempt(at=row.at, duration_ms=row.duration_ms, status=row.status, error=row.error, note=row.note)
+    return fact_from_row(Attempt, row)
 
 
 class SqlProvisioningRepository:
@@ -27,18 +28,12 @@ class SqlProvisioningRepository:
 
     def _request(self, row: ProvisioningRequestRow, attempts: list[Attempt] | None = None) -> ProvisioningRequest:
         self._rows[row.request_id] = row
-        return ProvisioningRequest(
-            request_id=row.request_id,
-            account_id=row.account_id,
-            order_id=row.order_id,
-            amount=row.amount,
-            currency=row.currency,
-            description=row.description,
+        return fact_from_row(
+            ProvisioningRequest,
+            row,
             state=RequestState(row.state),
-            created_at=row.created_at,
             waiting_for=tuple(row.waiting_for or ()),
             attempts=attempts or [],
-            failure=row.failure,
         )
 
     def _with_attempts(self, rows: Sequence[ProvisioningRequestRow]) -> list[ProvisioningRequest]:
@@ -54,18 +49,14 @@ class SqlProvisioningRepository:
 
     def add(self, request: ProvisioningRequest, now: datetime) -> None:
         row = ProvisioningRequestRow(
-            request_id=request.request_id,
-            account_id=request.account_id,
-            order_id=request.order_id,
-            amount=request.amount,
-            currency=request.currency,
-            description=request.description,
-            state=str(request.state),
-            waiting_for=list(request.waiting_for),
-            failure=request.failure,
-            round_attempts=0,
-            created_at=request.created_at,
-            updated_at=now,
+            **column_values(
+                request,
+                leave_out=["attempts"],
+                state=str(request.state),
+                waiting_for=list(request.waiting_for),
+                round_attempts=0,
+                updated_at=now,
+            )
         )
         self.session.add(row)
         self.session.flush()
@@ -218,17 +209,7 @@ class SqlProvisioningRepository:
         return [self._request(row) for row in rows]
 
     def add_attempts(self, attempts: Iterable[tuple[str, Attempt]]) -> None:
-        values = [
-            {
-                "request_id": request_id,
-                "at": a.at,
-                "status": a.status,
-                "error": a.error,
-                "note": a.note,
-                "duration_ms": a.duration_ms,
-            }
-            for request_id, a in attempts
-        ]
+        values = [column_values(attempt, request_id=request_id) for request_id, attempt in attempts]
         if values:
             self.session.execute(insert(_ATTEMPTS), values)  # executemany, no ORM
             # One UPDATE per distinct count (one in practice), not one per request, and no

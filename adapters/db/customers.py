@@ -1,0 +1,102 @@
+"""Stripe customers in the database: the account each maps to, and the facts about their invoices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from adapters.db.engine import insert_for
+from adapters.db.mapping import copy_to_row, fact_from_row
+from adapters.db.tables import InvoiceRow, StripeCustomerRow
+from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
+from services.ports import CustomerMapping
+
+
+class SqlCustomerRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock(self, customer_id: str, now: datetime) -> CustomerMapping:
+        self.session.execute(
+            insert_for(self.session, StripeCustomerRow)
+            .values(customer_id=customer_id, created_at=now)
+            .on_conflict_do_nothing(index_elements=["customer_id"])
+        )
+        row = self.session.execute(
+            select(StripeCustomerRow).where(StripeCustomerRow.customer_id == customer_id).with_for_update()
+        ).scalar_one()
+        return fact_from_row(CustomerMapping, row)
+
+    def map_to(self, customer_id: str, account_id: str | None, mapped_at: datetime, cause: str) -> None:
+        if account_id is not None:
+            # An account maps to one customer: a newer mapping moves it.
+            self.session.execute(
+                update(StripeCustomerRow)
+                .where(StripeCustomerRow.account_id == account_id, StripeCustomerRow.customer_id != customer_id)
+                .values(account_id=None)
+            )
+        self.session.execute(
+            update(StripeCustomerRow)
+            .where(StripeCustomerRow.customer_id == customer_id)
+            .values(account_id=account_id, mapped_at=mapped_at, mapping_cause=cause)
+        )
+
+    def customer_of(self, account_id: str) -> str | None:
+        return self.session.execute(
+            select(StripeCustomerRow.customer_id).where(StripeCustomerRow.account_id == account_id)
+        ).scalar_one_or_none()
+
+
+def _occurrence(raw: dict[str, Any] | None) -> Occurrence | None:
+    if raw is None:
+        return None
+    return Occurrence(datetime.fromisoformat(raw["at"]), raw["event_id"])
+
+
+def _occurrence_json(occ: Occurrence | None) -> dict[str, Any] | None:
+    return None if occ is None else {"at": occ.at.isoformat(), "event_id": occ.event_id}
+
+
+def _invoice_fact(row: InvoiceRow) -> InvoiceFact:
+    failures = {int(k): _occurrence(v) for k, v in (row.failures or {}).items()}
+    return fact_from_row(
+        InvoiceFact,
+        row,
+        status=InvoiceStatus(row.status),
+        failures=MappingProxyType({k: v for k, v in sorted(failures.items()) if v is not None}),
+        uncollectible_since=_occurrence(row.uncollectible_since),
+    )
+
+
+class SqlInvoiceRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, invoice_id: str) -> InvoiceFact | None:
+        row = self.session.get(InvoiceRow, invoice_id)
+        return None if row is None else _invoice_fact(row)
+
+    def save(self, fact: InvoiceFact, now: datetime) -> None:
+        row = self.session.get(InvoiceRow, fact.invoice_id)
+        if row is None:
+            row = InvoiceRow(invoice_id=fact.invoice_id)
+            self.session.add(row)
+        copy_to_row(
+            row,
+            fact,
+            status=str(fact.status),
+            failures={str(k): _occurrence_json(v) for k, v in fact.failures.items()},
+            uncollectible_since=_occurrence_json(fact.uncollectible_since),
+            updated_at=now,
+        )
+        self.session.flush()
+
+    def for_customer(self, customer_id: str) -> list[InvoiceFact]:
+        rows = self.session.execute(
+            select(InvoiceRow).where(InvoiceRow.customer_id == customer_id).order_by(InvoiceRow.invoice_id)
+        ).scalars()
+        return [_invoice_fact(row) for row in rows]
