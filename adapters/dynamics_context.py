@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from marshmallow import ValidationError, fields, post_load
 
 from adapters.dynamics_body import TOO_DEEP_TO_READ, NotAContext, problem_sentence, read_document
-from adapters.dynamics_rows import Entity, EntityReference, OptionSet
+from adapters.dynamics_rows import Entity, EntityReference
 from adapters.dynamics_values import (
     DateField,
     EntityReferenceSchema,
@@ -37,15 +37,6 @@ from adapters.dynamics_values import (
     row_id,
     text_field,
 )
-
-__all__ = [
-    "Entity",
-    "EntityReference",
-    "ExecutionContext",
-    "NotAContext",
-    "OptionSet",
-    "parse_context",
-]
 
 
 @dataclass(frozen=True)

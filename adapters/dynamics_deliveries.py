@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.dynamics_context import Entity, EntityReference, ExecutionContext, OptionSet, parse_context
+from adapters.dynamics_context import ExecutionContext, parse_context
+from adapters.dynamics_rows import Entity, EntityReference, OptionSet
 from adapters.dynamics_webapi import WebApiError
 from domain.account import canonical_account_id
 from domain.crm import (

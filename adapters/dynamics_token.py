@@ -88,42 +88,49 @@ class WebApiToken:
     def bearer(self) -> str:
         """A token that is valid for five minutes at least; raises NoToken when none can be had."""
         with self._lock:
-            self._answer = None
-            try:
-                if self._app is None:
-                    self._app = self._build_app()
-                result = self._app.acquire_token_for_client(scopes=[self._scope])
-            except NoToken:
-                raise
-            except requests.Timeout:
-                raise self._refusal("the authority did not answer in time", retryable=True) from None
-            except requests.ConnectionError as error:
-                if is_certificate_failure(error):
-                    raise self._refusal(
-                        "its TLS certificate is not trusted (check REQUESTS_CA_BUNDLE)", retryable=False
-                    ) from None
-                raise self._refusal(f"could not connect ({type(error).__name__})", retryable=True) from None
-            except requests.RequestException as error:
-                raise self._refusal(f"the request failed ({type(error).__name__})", retryable=True) from None
-            except MsalServiceError as error:  # 5xx from the OpenID configuration or the token endpoint
-                answer = self._answer
-                said = f"{answer[0]}" if answer else _first_line(str(error))
-                raise self._refusal(
-                    f"the authority answered {said}", retryable=True, retry_after=answer[1] if answer else None
-                ) from None
-            except ValueError as error:
-                # While building the app: no OpenID configuration for this tenant (4xx), or an
-                # authority that is not an https URL with a tenant. Later: a token answer that
-                # is not JSON (a proxy's error page, most likely): worth another try.
-                retryable = self._app is not None
-                raise self._refusal(_first_line(str(error)), retryable=retryable) from None
+            result = self._acquire()
             answer = self._answer
-
         if not isinstance(result, dict):
             raise self._refusal("MSAL gave no answer", retryable=True)
         token = result.get("access_token")
         if isinstance(token, str) and token:
             return token
+        raise self._refused_answer(result, answer)
+
+    def _acquire(self) -> Any:
+        """MSAL's answer (cached, or asked of the authority); a failure to ask raises NoToken."""
+        self._answer = None
+        try:
+            if self._app is None:
+                self._app = self._build_app()
+            return self._app.acquire_token_for_client(scopes=[self._scope])
+        except NoToken:
+            raise
+        except requests.Timeout:
+            raise self._refusal("the authority did not answer in time", retryable=True) from None
+        except requests.ConnectionError as error:
+            if is_certificate_failure(error):
+                raise self._refusal(
+                    "its TLS certificate is not trusted (check REQUESTS_CA_BUNDLE)", retryable=False
+                ) from None
+            raise self._refusal(f"could not connect ({type(error).__name__})", retryable=True) from None
+        except requests.RequestException as error:
+            raise self._refusal(f"the request failed ({type(error).__name__})", retryable=True) from None
+        except MsalServiceError as error:  # 5xx from the OpenID configuration or the token endpoint
+            answer = self._answer
+            said = f"{answer[0]}" if answer else _first_line(str(error))
+            raise self._refusal(
+                f"the authority answered {said}", retryable=True, retry_after=answer[1] if answer else None
+            ) from None
+        except ValueError as error:
+            # While building the app: no OpenID configuration for this tenant (4xx), or an
+            # authority that is not an https URL with a tenant. Later: a token answer that
+            # is not JSON (a proxy's error page, most likely): worth another try.
+            retryable = self._app is not None
+            raise self._refusal(_first_line(str(error)), retryable=retryable) from None
+
+    def _refused_answer(self, result: dict[str, Any], answer: tuple[int, float | None] | None) -> NoToken:
+        """The authority answered without a token: why, and whether asking again may help."""
         error_code = str(result.get("error") or "no access_token")
         description = _first_line(str(result.get("error_description") or ""))
         status, retry_after = answer if answer is not None else (None, None)
@@ -134,7 +141,7 @@ class WebApiToken:
             reason += f" ({description})"
         if error_code in ("invalid_client", "unauthorized_client"):
             reason += ": check DYNAMICS_CLIENT_ID and DYNAMICS_CLIENT_SECRET"
-        raise self._refusal(reason, retryable=retryable, retry_after=retry_after if retryable else None)
+        return self._refusal(reason, retryable=retryable, retry_after=retry_after if retryable else None)
 
     def forget(self) -> None:
         """After a 401: drop cached tokens so that the next call asks for a fresh one."""

@@ -8,7 +8,8 @@ from typing import Any
 import structlog
 from flask import Blueprint, request
 
-from adapters.dynamics_context import NotAContext, parse_context
+from adapters.dynamics_body import NotAContext
+from adapters.dynamics_context import parse_context
 from adapters.dynamics_deliveries import check_delivery, delivery_key
 from services.inbox import store_delivery
 from services.ports import IncompleteCrmEvent

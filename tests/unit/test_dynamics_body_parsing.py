@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapters.dynamics_context import (
-    Entity,
-    EntityReference,
-    ExecutionContext,
-    NotAContext,
-    OptionSet,
-    parse_context,
-)
+from adapters.dynamics_body import NotAContext
+from adapters.dynamics_context import ExecutionContext, parse_context
+from adapters.dynamics_rows import Entity, EntityReference, OptionSet
 from adapters.dynamics_values import parse_dynamics_date
 from tests.dynamics_bodies import (
     FIXTURES,
