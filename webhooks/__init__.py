@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["holdfast"] = container
 
-    from webhooks import dynamics, health, stripe
+    from webhooks import dynamics, health, metrics, stripe
     from webhooks.api import init_api
     from webhooks.errors import register_error_handlers
 
@@ -30,5 +30,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(health.bp)
     app.register_blueprint(stripe.bp)
     app.register_blueprint(dynamics.bp)
+    app.register_blueprint(metrics.bp)
     init_api(app)
     return app
