@@ -7,7 +7,7 @@ gauges are counted in the database at scrape time.
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from adapters.db.gauges import read_gauges
 from adapters.metrics import exposition
@@ -38,4 +38,5 @@ def metrics() -> Response:
             503, "metrics_unavailable", f"The counters cannot be read right now ({type(error).__name__}); try again."
         ) from None
     body = exposition(counts, read_gauges(c.engine, c.clock()))
-    return Response(body, status=200, content_type=CONTENT_TYPE_LATEST)
+    # The classic text format (0.0.4), which every Prometheus reads; the names need nothing newer.
+    return Response(body, status=200, content_type=CONTENT_TYPE_PLAIN_0_0_4)
