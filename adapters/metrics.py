@@ -7,12 +7,14 @@ Where the counts live decides whether ``GET /metrics`` is true across processes:
 - on the embedded default (one machine, no Redis): prometheus-client's multiprocess files (one
   memory-mapped file per process under the instance directory), summed when scraped.
 
-Counting never fails nor slows the work it counts: Redis gets short timeouts, an error is logged
-once and counting pauses for a while, and nothing is counted inside a transaction.
+Counting never fails nor slows the work it counts: a count only adds to memory, a thread sends the
+counts every half second (Redis gets short timeouts), an error is logged once, and nothing is
+counted inside a transaction.
 """
 
 from __future__ import annotations
 
+import atexit
 import glob
 import json
 import os
@@ -145,9 +147,13 @@ class FileCounters:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forked)
         self._pid: int | None = None
         self._file: MmapedDict | None = None
         self._values: dict[str, float] = {}
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()  # the parent's may have been held by its sending thread
 
     def _own_file(self) -> MmapedDict:
         pid = os.getpid()
@@ -177,16 +183,26 @@ class FileCounters:
 
 
 class SharedMetrics:
-    """The ``services.ports.Metrics`` of every process: adds to a CounterStore, and never raises.
+    """The ``services.ports.Metrics`` of every process: counts in memory, sent to the store in the background.
 
-    After an error (Redis unreachable) it is logged once, and counting pauses ``pause`` seconds,
-    so a Redis that hangs costs the work at most one short timeout now and then.
+    Counting only adds to a dict (microseconds, never I/O on the path of the work); a thread of the
+    process sends what was counted every ``interval`` seconds in one pipelined round trip (and at
+    exit). An error (Redis unreachable) is logged once and what it could not send is dropped: the
+    work never waits for, nor fails because of, its counting. A scrape sends its own process's
+    counts first (``flush``), so what a process counted shows in what it answers.
     """
 
-    def __init__(self, store: CounterStore, *, pause: float = 30.0) -> None:
-        self.store, self.pause = store, pause
-        self._paused_until = 0.0
+    def __init__(self, store: CounterStore, *, interval: float = 0.5) -> None:
+        self.store, self.interval = store, interval
         self._logged = False
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a lock held by the parent's thread is not ours
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], float] = {}
+        self._thread: threading.Thread | None = None
 
     def count(self, name: str, amount: float = 1.0, **labels: str) -> None:
         self._add([(name, field_key(labels), amount)])
@@ -202,15 +218,30 @@ class SharedMetrics:
         )
 
     def _add(self, increments: Sequence[Increment]) -> None:
-        if time.monotonic() < self._paused_until:
+        with self._lock:
+            for family, key, amount in increments:
+                self._pending[(family, key)] = self._pending.get((family, key), 0.0) + amount
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._send_every_interval, name="metrics", daemon=True)
+                self._thread.start()
+
+    def _send_every_interval(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what this process counted since the last time; never raises."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
             return
         try:
-            self.store.add(increments)
+            self.store.add([(family, key, amount) for (family, key), amount in pending.items()])
         except Exception as error:
-            self._paused_until = time.monotonic() + self.pause
             if not self._logged:
                 self._logged = True
-                log.warning("metrics_not_counted", error=f"{type(error).__name__}: {error}", paused_seconds=self.pause)
+                log.warning("metrics_not_counted", error=f"{type(error).__name__}: {error}")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ def require_scrape_token() -> None:
 def metrics() -> Response:
     require_scrape_token()
     c = container()
+    c.metrics.flush()  # what this process counted, sent before it is read
     try:
         counts = c.counters.read() if c.counters is not None else {}
     except Exception as error:

@@ -53,7 +53,8 @@ def test_every_scrape_shows_the_counts_of_every_web_and_worker_process(stack: St
     def all_counted() -> bool:
         samples = scrape(stack)
         return (
-            value(samples, "holdfast_events_processed_total", source="stripe", outcome="processed") == webhooks
+            value(samples, "holdfast_webhooks_received_total", source="stripe") == webhooks
+            and value(samples, "holdfast_events_processed_total", source="stripe", outcome="processed") == webhooks
             and value(samples, "holdfast_provisioning_calls_total", outcome="provisioned") == ORDERS
         )
 
