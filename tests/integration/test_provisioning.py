@@ -214,6 +214,19 @@ def test_an_order_over_the_credit_limit_waits_until_the_limit_is_raised(
     assert client.get(f"/api/accounts/{acme}", headers=admin).json["exposure"] == "120.00"
 
 
+def test_orders_that_add_up_to_exactly_the_credit_limit_are_all_sent(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "100.00"}, headers=admin)
+    first = order(client, admin, acme, "SO-1", "60.00").json
+    exactly = order(client, admin, acme, "SO-2", "40.00").json
+    over = order(client, admin, acme, "SO-3", "0.01").json
+    assert (first["state"], exactly["state"]) == ("queued", "queued")
+    assert (over["state"], over["waiting_for"]) == ("awaiting", ["credit_limit"])
+    account = client.get(f"/api/accounts/{acme}", headers=admin).json
+    assert (account["exposure"], account["awaiting"]) == ("100.00", 1)
+
+
 def test_the_same_order_id_again_returns_the_same_request_and_sends_nothing_more(
     client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
 ) -> None:

@@ -57,3 +57,38 @@ def test_admission_twice_changes_nothing_the_second_time() -> None:
     first = admit(requests, HELD, Decimal(0), None, CHANGE)
     second = admit(requests, HELD, Decimal(0), None, CHANGE)
     assert len(first.entries) == 2 and second.entries == [] and second.changed == []
+
+
+def test_an_order_that_exactly_fits_the_credit_limit_goes() -> None:
+    sending, fits = request(1, RequestState.PROVISIONING, "50.00"), request(2, RequestState.AWAITING, "20.00")
+    # 30.00 of invoices + 50.00 being sent + 20.00 = 100.00: exactly the limit, not over it.
+    admission = admit([sending, fits], FREE, Decimal("30.00"), Decimal("100.00"), CHANGE)
+    assert admission.dispatch == [fits]
+    assert (fits.state, fits.waiting_for) == (RequestState.QUEUED, ())
+
+
+def test_an_order_one_cent_over_the_credit_limit_waits_for_it() -> None:
+    over = request(1, RequestState.AWAITING, "70.01")
+    admission = admit([over], FREE, Decimal("30.00"), Decimal("100.00"), CHANGE)
+    assert admission.dispatch == []
+    assert (over.state, over.waiting_for) == (RequestState.AWAITING, (CREDIT_LIMIT,))
+
+
+def test_orders_that_fit_together_all_go_and_the_first_that_does_not_stops_the_rest() -> None:
+    first, second, third, fourth = (
+        request(1, RequestState.AWAITING, "40.00"),
+        request(2, RequestState.AWAITING, "50.00"),
+        request(3, RequestState.AWAITING, "20.00"),  # 110.00: over
+        request(4, RequestState.AWAITING, "10.00"),  # 100.00 would fit exactly, but it waits behind the third
+    )
+    admission = admit([fourth, third, second, first], FREE, Decimal(0), Decimal("100.00"), CHANGE)
+    assert admission.dispatch == [first, second]
+    assert third.waiting_for == fourth.waiting_for == (CREDIT_LIMIT,)
+
+
+def test_once_the_first_order_waiting_for_the_limit_fits_exactly_it_goes() -> None:
+    waiting = request(1, RequestState.AWAITING, "25.00")
+    assert admit([waiting], FREE, Decimal("80.00"), Decimal("100.00"), CHANGE).dispatch == []
+    assert waiting.waiting_for == (CREDIT_LIMIT,)
+    # 5.00 of the invoices paid: 75.00 + 25.00 is the limit.
+    assert admit([waiting], FREE, Decimal("75.00"), Decimal("100.00"), CHANGE).dispatch == [waiting]

@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from domain.holds import HoldReason
-from domain.invoices import InvoiceStatus, evaluate_non_payment, merge
+from domain.invoices import InvoiceStatus, Occurrence, evaluate_non_payment, merge
 from domain.policy import NonPaymentPolicy
 from tests.unit.factories import at, fact
 
@@ -101,6 +101,26 @@ def test_the_grace_period_delays_the_hold() -> None:
     early = evaluate_non_payment([failed], policy, at(3600))
     assert early.hold is None and early.next_change_at == at(0) + timedelta(hours=24)
     assert evaluate_non_payment([failed], policy, at(0) + timedelta(hours=24)).hold is not None
+
+
+def test_a_failure_reported_twice_at_one_attempt_holds_from_the_first_report() -> None:
+    """Two invoice.payment_failed events can carry the same attempt_count hours apart (a payment
+    tried again by hand; attempt_count 0 counts as 1): the grace period runs from the first."""
+    policy = NonPaymentPolicy(grace_period=timedelta(hours=24))
+    first = fact("evt_failed", 0, failed_attempt=1)
+    again = fact("evt_failed_again", 19 * 3600, failed_attempt=1)
+    held_at = at(0) + timedelta(hours=24)
+    for merged in (fold(first, again), fold(again, first)):
+        assert merged.failures == {1: Occurrence(at(0), "evt_failed")}
+        before = evaluate_non_payment([merged], policy, held_at - timedelta(seconds=1))
+        assert before.hold is None and before.next_change_at == held_at
+        verdict = evaluate_non_payment([merged], policy, held_at)
+        assert verdict.hold is not None and verdict.hold.cause == "stripe:evt_failed"
+
+
+def test_two_reports_of_one_attempt_in_the_same_second_keep_the_lower_event_id() -> None:
+    a, b = fact("evt_a", 10, failed_attempt=1), fact("evt_b", 10, failed_attempt=1)
+    assert fold(a, b).failures == fold(b, a).failures == {1: Occurrence(at(10), "evt_a")}
 
 
 def test_the_hold_stays_while_a_second_invoice_still_fails() -> None:
