@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from domain.account import Effects
 from domain.holds import HoldReason
-from domain.provisioning import CREDIT_LIMIT, ProvisioningRequest, RequestState, admit
+from domain.provisioning import ACCOUNT, CREDIT_LIMIT, ProvisioningRequest, RequestState, admit
 from domain.timeline import Change
 from tests.unit.factories import at
 
@@ -92,3 +92,30 @@ def test_once_the_first_order_waiting_for_the_limit_fits_exactly_it_goes() -> No
     assert waiting.waiting_for == (CREDIT_LIMIT,)
     # 5.00 of the invoices paid: 75.00 + 25.00 is the limit.
     assert admit([waiting], FREE, Decimal("75.00"), Decimal("100.00"), CHANGE).dispatch == [waiting]
+
+
+def test_an_order_for_an_account_not_known_yet_waits_for_the_account() -> None:
+    unknown = request(1, RequestState.AWAITING)
+    admission = admit([unknown], FREE, Decimal(0), None, CHANGE, account_known=False)
+    assert admission.dispatch == []
+    assert (unknown.state, unknown.waiting_for) == (RequestState.AWAITING, (ACCOUNT,))
+    assert admission.changed == [unknown] and admission.entries[0].detail["waiting_for"] == [ACCOUNT]
+
+
+def test_admission_records_what_each_request_waits_for_and_returns_the_requests_it_changed() -> None:
+    review = Effects(on_hold=True, paused=False, blocking=(), parking=(HoldReason.CREDIT_REVIEW,))
+    queued, awaiting, unchanged = (
+        request(1, RequestState.QUEUED),
+        request(2, RequestState.AWAITING),
+        request(3, RequestState.AWAITING),
+    )
+    unchanged.waiting_for = ("credit_review",)
+    admission = admit([queued, awaiting, unchanged], review, Decimal(0), None, CHANGE)
+    assert admission.changed == [queued, awaiting]  # the third already waited for exactly that
+    recalled, parked = admission.entries
+    assert recalled.detail["waiting_for"] == ["credit_review"] and recalled.detail["recalled"] is True
+    assert parked.detail["waiting_for"] == ["credit_review"] and "recalled" not in parked.detail
+
+    lifted = admit([queued, awaiting, unchanged], FREE, Decimal(0), None, CHANGE)
+    assert lifted.dispatch == lifted.changed == [queued, awaiting, unchanged]
+    assert [e.kind for e in lifted.entries] == ["request_queued"] * 3
