@@ -1,4 +1,4 @@
-"""The Flask app factory: webhooks from Stripe, the admin API, health checks."""
+"""The Flask app factory: webhooks from Stripe, the admin API, health checks, the dashboard."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     from webhooks import dynamics, health, metrics, stripe
     from webhooks.api import init_api
+    from webhooks.dashboard import init_dashboard
     from webhooks.errors import register_error_handlers
 
     register_error_handlers(app)
@@ -32,4 +33,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(dynamics.bp)
     app.register_blueprint(metrics.bp)
     init_api(app)
+    init_dashboard(app, container.settings.admin_api_token)
     return app

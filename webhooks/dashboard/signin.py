@@ -1,0 +1,73 @@
+"""Who is signed in: the one way a secret becomes an identity, and the session that remembers it."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import structlog
+from flask import abort, redirect, request, session, url_for
+
+from domain.access import ADMIN_NAME, Identity, Right, Role
+from webhooks.context import container
+
+log = structlog.get_logger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _sign_in(secret: str) -> Identity | None:
+    """The identity a secret signs in as, or None.
+
+    For now only ADMIN_API_TOKEN (compared in constant time) signs in, as the first admin.
+    When personal tokens land, this becomes ``services.tokens.authenticate(uow, admin_token, secret)``
+    and nothing else in the dashboard changes.
+    """
+    expected = container().settings.admin_api_token
+    if secret and hmac.compare_digest(secret.encode(), expected.encode()):
+        return Identity(ADMIN_NAME, Role.ADMIN, None)
+    return None
+
+
+def start_session(identity: Identity) -> None:
+    """Remember who signed in (name, role, token id), never the secret."""
+    session.clear()
+    session.permanent = True
+    session["name"], session["role"], session["token_id"] = identity.name, str(identity.role), identity.token_id
+    log.info("dashboard_signed_in", name=identity.name, role=str(identity.role))
+
+
+def sign_in_failed() -> None:
+    log.warning("dashboard_sign_in_failed", remote_addr=request.remote_addr)  # never the secret
+
+
+def current_person() -> Identity | None:
+    """The signed-in identity, or None."""
+    name, role = session.get("name"), session.get("role")
+    if not isinstance(name, str) or role not in tuple(Role):
+        return None
+    return Identity(name, Role(role), session.get("token_id"))
+
+
+def signed_in(view: Callable[P, R]) -> Callable[P, R]:
+    """A page for signed-in people: anyone else is sent to /login."""
+
+    @wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if current_person() is None:
+            return redirect(url_for("dashboard.login", next=request.full_path if request.method == "GET" else None))  # type: ignore[return-value]
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def allowed(right: Right) -> Identity:
+    """The signed-in person, who must have ``right`` (403 with a sentence otherwise)."""
+    person = current_person()
+    if person is None:
+        abort(401)
+    if not person.may(right):
+        abort(403, description=f"Your role ({person.role}) may not do that.")
+    return person
