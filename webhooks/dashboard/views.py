@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
@@ -14,6 +15,7 @@ from wtforms import ValidationError
 from domain.access import Right
 from domain.account import HoldAlreadyPlaced, NoSuchHold
 from domain.holds import HoldReason
+from domain.money import format_amount
 from domain.provisioning import RequestState, TransitionRefused
 from domain.timeline import Change
 from services import accounts as account_service
@@ -76,6 +78,12 @@ def validate_csrf_or_refuse() -> None:
 @bp.app_context_processor
 def _everywhere() -> dict[str, Any]:
     return {"person": current_person(), "Right": Right, "csrf_token": generate_csrf}
+
+
+@bp.app_template_filter("amount")
+def _amount(value: Decimal | None, currency: str | None = None) -> str:
+    """Money as finance reads it: the currency's places, thousands separated ("5,000.00")."""
+    return "—" if value is None else format(Decimal(format_amount(Decimal(value), currency)), ",f")
 
 
 def _problem(status: int, sentence: str) -> tuple[str, int]:

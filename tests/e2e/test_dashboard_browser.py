@@ -1,0 +1,149 @@
+"""The dashboard in a real browser (Debian's chromium, driven by playwright) against the app served by a real
+werkzeug server thread, with a real worker processing a real signed Stripe event.
+
+Screenshots of the main pages go to tests/artifacts/screenshots/ (git-ignored), at a laptop's width and at 375 px.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import ADMIN_TOKEN, ROOT, post_stripe, stripe_fixture, wait_for
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
+LAPTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 375, "height": 812}
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - only without the dev requirements
+    sync_playwright = None  # type: ignore[assignment]
+
+
+def _browser_missing() -> str | None:
+    if sync_playwright is None:
+        return "the playwright package is not installed (pip install -r requirements-dev.txt)"
+    if not Path(CHROMIUM).exists():
+        return "chromium is not installed (apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"The browser test must run in CI, but {missing}.")
+        pytest.skip(f"Skipped outside CI: {missing}.")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def served(app: Any) -> Iterator[str]:
+    """The app on a real HTTP server in a thread, at a free port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def account_state(client: Any, admin: dict[str, str], account_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/accounts/{account_id}", headers=admin)
+    assert response.status_code == 200, response.json
+    return dict(response.json)
+
+
+def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_lifts_it(
+    client: Any, admin: dict[str, str], worker: Any, served: str, browser: Any
+) -> None:
+    account = {"name": "Acme Cloud Ltd", "stripe_customer_id": "cus_dash1", "credit_limit": "5000", "currency": "usd"}
+    assert client.put("/api/accounts/acme", json=account, headers=admin).status_code == 201
+    other = {"name": "Borealis Hosting", "currency": "usd", "credit_limit": "1200.00"}
+    assert client.put("/api/accounts/borealis", json=other, headers=admin).status_code == 201
+    review = {"reason": "manual", "note": "Credit check requested by the CFO"}
+    assert client.post("/api/accounts/borealis/holds", json=review, headers=admin).status_code == 201
+    failed = stripe_fixture("invoice.payment_failed.stripe-ruby-mock.json", customer="cus_dash1", id="in_dash1")
+    assert post_stripe(client, failed).json == {"received": True, "duplicate": False}
+    wait_for(lambda: account_state(client, admin, "acme")["on_hold"], what="the worker to hold the account")
+
+    page = browser.new_page(viewport=LAPTOP)
+    page.goto(served + "/")
+    expect(page).to_have_url(served + "/login?next=/?")
+    shot(page, "01-sign-in")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click("button:has-text('Sign in')")
+    expect(page.locator("h1")).to_have_text("On hold")
+    row = page.locator("#held tr", has_text="Acme Cloud Ltd")
+    expect(row).to_contain_text("non payment")
+    expect(row).to_contain_text(f"stripe:{failed['id']}")
+    shot(page, "02-on-hold")
+    page.select_option("#reason", "non_payment")
+    page.click("button:has-text('Filter')")
+    expect(page.locator("#held")).not_to_contain_text("Borealis Hosting")
+    expect(page.locator("#held")).to_contain_text("Acme Cloud Ltd")
+
+    page.click("a:has-text('Acme Cloud Ltd')")
+    expect(page.locator("h1")).to_have_text("Acme Cloud Ltd")
+    expect(page.locator("#holds")).to_contain_text("non payment")
+    page.fill("#hold-note", "Customer asked us to stop new services until their audit ends")
+    page.click("button:has-text('Place manual hold')")
+    expect(page.locator(".notice")).to_have_text("Manual hold placed.")
+    expect(page.locator("#holds .holds")).to_contain_text("manual")
+    first = page.locator("#timeline li").first
+    expect(first).to_contain_text("hold placed")
+    expect(first).to_contain_text("Customer asked us to stop new services until their audit ends")
+    shot(page, "03-account-manual-hold")
+    assert [h["reason"] for h in account_state(client, admin, "acme")["holds"]] == ["manual", "non_payment"]
+
+    page.fill("#lift-note", "Audit finished; the non-payment hold stays until the invoice is paid")
+    page.click("button:has-text('Lift manual hold')")
+    expect(page.locator(".notice")).to_have_text("Manual hold lifted.")
+    expect(page.locator("#timeline li").first).to_contain_text("hold released")
+    expect(page.locator("#holds .holds")).not_to_contain_text("manual")
+    assert [h["reason"] for h in account_state(client, admin, "acme")["holds"]] == ["non_payment"]
+    shot(page, "04-account-lifted")
+
+    page.goto(served + "/requests/failed")
+    expect(page.locator("h1")).to_have_text("Failed requests")
+    shot(page, "05-failed-requests")
+    page.goto(served + "/events/failed")
+    expect(page.locator("h1")).to_have_text("Failed events")
+    shot(page, "06-failed-events")
+
+    page.set_viewport_size(PHONE)
+    page.goto(served + "/")
+    expect(page.locator("#held")).to_contain_text("Acme Cloud Ltd")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling at 375 px"
+    shot(page, "07-on-hold-375px")
+    page.goto(served + "/accounts/acme")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "no sideways scrolling at 375 px"
+    shot(page, "08-account-375px")
+
+    page.click("button:has-text('Sign out')")
+    expect(page).to_have_url(served + "/login")
+    page.close()
