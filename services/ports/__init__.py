@@ -32,6 +32,7 @@ from services.ports.repositories import (
     ProvisioningRepository,
     TimelineRecord,
     TimelineRepository,
+    TokenRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "StripeTranslator",
     "TimelineRecord",
     "TimelineRepository",
+    "TokenRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]
