@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     from webhooks import dynamics, health, stripe
     from webhooks.api import init_api
+    from webhooks.cli import register_commands
     from webhooks.errors import register_error_handlers
 
     register_error_handlers(app)
@@ -31,4 +32,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(stripe.bp)
     app.register_blueprint(dynamics.bp)
     init_api(app)
+    register_commands(app)
     return app
