@@ -154,7 +154,19 @@ def init_api(app: Flask) -> HoldfastApi:
         IdWithSlashesConverter,
         lambda _: {"type": "string", "minLength": 1, "description": 'May contain "/", sent percent-encoded (%2F).'},
     )
-    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        "bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A token made with POST /api/tokens (or `tokens create`), or ADMIN_API_TOKEN (the admin named "
+                '"admin"). Its role decides what it may do: each operation names the right it needs '
+                "(x-required-right) and the roles that have it (x-roles). No token, or an unknown or revoked "
+                "one: 401; a role without the right: 403."
+            ),
+        },
+    )
     api.register_field(Money, None, None)  # no type of its own: Money.OPENAPI says what it is
     api.ma_plugin.converter.add_attribute_function(_money_property)
     from webhooks.api import accounts, events, ops, provisioning, tokens

@@ -15,7 +15,7 @@ from typing import TypeVar
 import structlog
 from flask import current_app, g, request
 
-from domain.access import Identity, Right
+from domain.access import Identity, Right, Role, may
 from services import tokens as token_service
 from webhooks.context import container
 from webhooks.errors import ApiError
@@ -32,6 +32,20 @@ def requires(right: Right) -> Callable[[View], View]:
 
     def mark(view: View) -> View:
         setattr(view, RIGHT_ATTRIBUTE, right)
+        # In /openapi.json too: flask-smorest merges a view's "manual_doc" into its operation.
+        apidoc = getattr(view, "_apidoc", None)
+        apidoc = apidoc if isinstance(apidoc, dict) else {}
+        apidoc.setdefault("manual_doc", {}).update(
+            {
+                "x-required-right": str(right),
+                "x-roles": [str(role) for role in Role if may(role, right)],
+                "responses": {
+                    "401": {"description": "No token, or one unknown or revoked."},
+                    "403": {"description": f"The token's role lacks the right {right}."},
+                },
+            }
+        )
+        setattr(view, "_apidoc", apidoc)  # noqa: B010 (flask-smorest's attribute)
         return view
 
     return mark
