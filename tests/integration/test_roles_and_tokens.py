@@ -290,3 +290,15 @@ def test_the_timeline_names_the_crm_user_behind_a_dynamics_change(
     process_pending(container)
     actors = {e["actor"] for e in timeline(client, admin, account_id)}
     assert actors == {f"dynamics:{user.lower()}"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ['["2026-01-01T00:00:00", "x"]', '["not a time", "x"]', '{"a": 1}', "[1, 2]", '"x"'],
+    ids=["naive-time", "not-a-time", "object", "numbers", "string"],
+)
+def test_a_token_cursor_this_api_did_not_give_out_is_refused(client: Any, admin: dict[str, str], raw: str) -> None:
+    from webhooks.api.pagination import encode_cursor
+
+    response = client.get("/api/tokens", query_string={"cursor": encode_cursor(raw)}, headers=admin)
+    refused(response, 400, "invalid_cursor")

@@ -70,9 +70,12 @@ def _decode_token_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         created, token_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(token_id)
+        at = datetime.fromisoformat(created)
     except (ValueError, TypeError):
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from None
+        at = None
+    if at is None or at.tzinfo is None:  # every cursor given out carries its time zone
+        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.")
+    return at, str(token_id)
 
 
 @blp.route("/<token_id>", methods=["DELETE"])
