@@ -302,3 +302,26 @@ def test_a_token_cursor_this_api_did_not_give_out_is_refused(client: Any, admin:
 
     response = client.get("/api/tokens", query_string={"cursor": encode_cursor(raw)}, headers=admin)
     refused(response, 400, "invalid_cursor")
+
+
+def test_tokens_made_at_once_with_one_name_give_one_token(container: Any) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from domain.access import TokenNameTaken
+    from services.tokens import create_token, list_tokens
+
+    at_once = threading.Barrier(4)
+
+    def make(_: int) -> str:
+        at_once.wait()
+        try:
+            create_token(container.uow(), "twin", Role.VIEWER, container.clock())
+        except TokenNameTaken:
+            return "taken"
+        return "made"
+
+    with ThreadPoolExecutor(4) as pool:
+        results = sorted(pool.map(make, range(4)))
+    assert results == ["made", "taken", "taken", "taken"]
+    assert [t.name for t in list_tokens(container.uow())] == ["twin"]
