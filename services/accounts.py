@@ -24,6 +24,20 @@ class AccountNotFound(LookupError):
         super().__init__(f"No account {account_id} is known.")
 
 
+class NoteRequired(ValueError):
+    """Placing or lifting a manual hold, lifting a lost dispute, starting or ending a pause: each says why."""
+
+    def __init__(self) -> None:
+        super().__init__("A note is required: say why; the timeline keeps it with the name of who did it.")
+
+
+def required_note(note: str | None) -> str:
+    """The note of a change to holds or pauses (NoteRequired when it is missing or blank)."""
+    if note is None or not note.strip():
+        raise NoteRequired()
+    return note
+
+
 class CustomerAlreadyMapped(Exception):
     """A Stripe customer maps to one account; moving it through the API is refused."""
 
@@ -160,7 +174,8 @@ def _act_on_account(
 def place_manual_hold(
     uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime, *, actor: str
 ) -> AccountView:
-    """Finance places its manual hold (HoldAlreadyPlaced if there is one)."""
+    """Finance places its manual hold, with a note (HoldAlreadyPlaced if there is one)."""
+    required_note(note)
     return _act_on_account(
         uow, account_id, ctx, now, lambda account, change: account.place_manual_hold(note, change), actor
     )
@@ -169,7 +184,8 @@ def place_manual_hold(
 def lift_manual_hold(
     uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime, *, actor: str
 ) -> AccountView:
-    """Finance lifts its manual hold (NoSuchHold if there is none); other holds stay."""
+    """Finance lifts its manual hold, with a note (NoSuchHold if there is none); other holds stay."""
+    required_note(note)
     return _act_on_account(
         uow, account_id, ctx, now, lambda account, change: account.lift_manual_hold(note, change), actor
     )
@@ -198,6 +214,7 @@ def pause_enforcement(
     actor: str,
 ) -> AccountView:
     """Holds stay recorded but park and block nothing until ``until``; awaiting orders may go."""
+    required_note(note)
     if until <= now:
         raise PauseRefused("A pause must end in the future.")
     return _act_on_account(
@@ -206,9 +223,10 @@ def pause_enforcement(
 
 
 def end_enforcement_pause(
-    uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime, *, actor: str, note: str | None = None
+    uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime, *, actor: str, note: str | None
 ) -> AccountView:
-    """Holds take effect again (awaiting orders wait, changes are blocked)."""
+    """Finance ends a pause, with a note: holds take effect again (awaiting orders wait, changes are blocked)."""
+    required_note(note)
 
     def end(account: Account, change: Change) -> list[TimelineEntry]:
         if not account.is_paused(now):
@@ -223,9 +241,13 @@ class DisputeHoldOpen(ValueError):
 
 
 def lift_dispute_hold(
-    uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime, *, actor: str, note: str | None = None
+    uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime, *, actor: str, note: str | None
 ) -> AccountView:
-    """Finance lifts the hold of lost (or appealed, or unknown-status) disputes; one under way keeps holding."""
+    """Finance lifts the hold of lost (or appealed, or unknown-status) disputes, with a note.
+
+    A dispute still under way keeps holding (DisputeHoldOpen).
+    """
+    required_note(note)
     with uow:
         account = _get(uow, account_id, lock=True)
         customer = uow.customers.customer_of(account_id)

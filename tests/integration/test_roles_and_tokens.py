@@ -14,6 +14,7 @@ import pytest
 
 from domain.access import RIGHTS, Right, Role
 from tests.bad_input import FAILED_EVENT_ID, refused
+from tests.conftest import ADMIN_TOKEN as ADMIN
 from webhooks.api.auth import required_right
 
 RIGHT_OF_ROUTE: dict[tuple[str, str], Right] = {
@@ -325,3 +326,26 @@ def test_tokens_made_at_once_with_one_name_give_one_token(container: Any) -> Non
         results = sorted(pool.map(make, range(4)))
     assert results == ["made", "taken", "taken", "taken"]
     assert [t.name for t in list_tokens(container.uow())] == ["twin"]
+
+
+def test_the_services_refuse_a_change_to_holds_or_pauses_without_a_note(container: Any, client: Any) -> None:
+    """The dashboard and the API call the same services: the rule lives there, not only in the routes."""
+    from datetime import timedelta
+
+    from services import accounts
+
+    ctx, now = container.context, container.clock()
+    client.put("/api/accounts/acme", json={"name": "Acme"}, headers={"Authorization": f"Bearer {ADMIN}"})
+    calls = [
+        lambda: accounts.place_manual_hold(container.uow(), "acme", " ", ctx, now, actor="user:x"),
+        lambda: accounts.lift_manual_hold(container.uow(), "acme", None, ctx, now, actor="user:x"),
+        lambda: accounts.pause_enforcement(
+            container.uow(), "acme", now + timedelta(days=1), "", ctx, now, actor="user:x"
+        ),
+        lambda: accounts.end_enforcement_pause(container.uow(), "acme", ctx, now, actor="user:x", note=None),
+        lambda: accounts.lift_dispute_hold(container.uow(), "acme", ctx, now, actor="user:x", note="\t"),
+    ]
+    for call in calls:
+        with pytest.raises(accounts.NoteRequired):
+            call()
+    assert [e["kind"] for e in timeline(client, {"Authorization": f"Bearer {ADMIN}"}, "acme")] == ["account_created"]
