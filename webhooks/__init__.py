@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["holdfast"] = container
 
-    from webhooks import dynamics, health, stripe
+    from webhooks import dynamics, health, metrics, stripe
     from webhooks.api import init_api
     from webhooks.cli import register_commands
     from webhooks.errors import register_error_handlers
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(health.bp)
     app.register_blueprint(stripe.bp)
     app.register_blueprint(dynamics.bp)
+    app.register_blueprint(metrics.bp)
     init_api(app)
     register_commands(app)
     return app

@@ -349,3 +349,13 @@ def test_the_services_refuse_a_change_to_holds_or_pauses_without_a_note(containe
         with pytest.raises(accounts.NoteRequired):
             call()
     assert [e["kind"] for e in timeline(client, {"Authorization": f"Bearer {ADMIN}"}, "acme")] == ["account_created"]
+
+
+@pytest.mark.parametrize("role", [str(role) for role in Role])
+def test_any_roles_token_may_scrape_metrics_and_a_revoked_one_may_not(
+    client: Any, admin: dict[str, str], role: str
+) -> None:
+    created = make_token(client, admin, "prometheus", role)
+    assert client.get("/metrics", headers=bearer(created["token"])).status_code == 200
+    client.delete(f"/api/tokens/{created['token_id']}", headers=admin)
+    refused(client.get("/metrics", headers=bearer(created["token"])), 401, "unauthorized")
