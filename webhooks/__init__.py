@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     from webhooks import dynamics, health, metrics, stripe
     from webhooks.api import init_api
+    from webhooks.cli import register_commands
     from webhooks.dashboard import init_dashboard
     from webhooks.errors import register_error_handlers
 
@@ -34,4 +35,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.register_blueprint(metrics.bp)
     init_api(app)
     init_dashboard(app, container.settings.admin_api_token)
+    register_commands(app)
     return app

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import ADMIN_TOKEN, ROOT, post_stripe, stripe_fixture, wait_for
+from domain.access import Role
+from services import tokens as token_service
+from tests.conftest import ROOT, post_stripe, stripe_fixture, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -79,8 +81,9 @@ def account_state(client: Any, admin: dict[str, str], account_id: str) -> dict[s
 
 
 def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_lifts_it(
-    client: Any, admin: dict[str, str], worker: Any, served: str, browser: Any
+    client: Any, admin: dict[str, str], container: Any, worker: Any, served: str, browser: Any
 ) -> None:
+    fiona = token_service.create_token(container.uow(), "fiona", Role.FINANCE, container.clock())
     account = {"name": "Acme Cloud Ltd", "stripe_customer_id": "cus_dash1", "credit_limit": "5000", "currency": "usd"}
     assert client.put("/api/accounts/acme", json=account, headers=admin).status_code == 201
     other = {"name": "Borealis Hosting", "currency": "usd", "credit_limit": "1200.00"}
@@ -95,7 +98,7 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     page.goto(served + "/")
     expect(page).to_have_url(served + "/login?next=/?")
     shot(page, "01-sign-in")
-    page.fill("#token", ADMIN_TOKEN)
+    page.fill("#token", fiona.token)
     page.click("button:has-text('Sign in')")
     expect(page.locator("h1")).to_have_text("On hold")
     row = page.locator("#held tr", has_text="Acme Cloud Ltd")
@@ -117,6 +120,7 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     first = page.locator("#timeline li").first
     expect(first).to_contain_text("hold placed")
     expect(first).to_contain_text("Customer asked us to stop new services until their audit ends")
+    expect(first).to_contain_text("user:fiona")
     shot(page, "03-account-manual-hold")
     assert [h["reason"] for h in account_state(client, admin, "acme")["holds"]] == ["manual", "non_payment"]
 

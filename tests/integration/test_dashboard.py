@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from domain.access import Role
+from services import tokens as token_service
 from tests.conftest import ADMIN_TOKEN, post_dynamics, process_pending
 from tests.dynamics_bodies import salesorder
 from tests.integration.test_provisioning import dispatch, order
@@ -27,10 +29,17 @@ def sign_in(client: Any, token: str = ADMIN_TOKEN, **headers: str) -> Any:
     return client.post("/login", data={"token": token, "csrf_token": csrf_of(form)}, headers=headers)
 
 
-def as_role(client: Any, role: str, name: str = "pat") -> None:
-    """A session as a token of another role would leave (only ADMIN_API_TOKEN signs in until tokens land)."""
-    with client.session_transaction() as session:
-        session.update(name=name, role=role, token_id="tok_1")
+def token_of(container: Any, role: str, name: str = "pat") -> Any:
+    """A personal token of that role, made by the service the API and the command line use."""
+    return token_service.create_token(container.uow(), name, Role(role), container.clock())
+
+
+def as_role(client: Any, container: Any, role: str, name: str = "pat") -> Any:
+    """Sign in (again) with a new personal token of that role."""
+    token = token_of(container, role, name)
+    post_form(client, "/login", "/logout")
+    assert sign_in(client, token.token).status_code == 303
+    return token
 
 
 def post_form(client: Any, page_path: str, action: str, **fields: str) -> Any:
@@ -63,6 +72,20 @@ def test_the_admin_token_signs_in_and_the_session_keeps_the_name_and_role_not_th
         }
         assert ADMIN_TOKEN not in str(dict(session))
     assert "No account is on hold" in client.get("/").get_data(as_text=True)
+
+
+def test_a_personal_token_signs_in_as_its_person_and_its_revocation_ends_the_session(
+    client: Any, container: Any
+) -> None:
+    token = token_of(container, "finance", "fiona")
+    assert sign_in(client, token.token).status_code == 303
+    with client.session_transaction() as session:
+        assert (session["name"], session["role"], session["token_id"]) == ("fiona", "finance", token.token_id)
+        assert token.token not in str(dict(session))
+    assert "fiona" in client.get("/").get_data(as_text=True)
+    token_service.revoke_token(container.uow(), token.token_id, container.clock())
+    assert client.get("/").status_code == 302
+    assert sign_in(client, token.token).status_code == 401
 
 
 def test_a_wrong_token_is_refused_with_a_sentence_and_logged_without_it(
@@ -120,7 +143,7 @@ def test_finance_places_and_lifts_a_manual_hold_with_a_note_and_the_timeline_sho
 def test_a_hold_without_a_note_is_400_with_a_sentence(client: Any, acme: str) -> None:
     sign_in(client)
     response = post_form(client, f"/accounts/{acme}", f"/accounts/{acme}/holds", note="  ")
-    assert response.status_code == 400 and "Write a note" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "A note is required" in response.get_data(as_text=True)
 
 
 def test_bad_input_is_4xx_with_a_sentence(client: Any, acme: str) -> None:
@@ -132,7 +155,9 @@ def test_bad_input_is_4xx_with_a_sentence(client: Any, acme: str) -> None:
     assert bad_date.status_code == 400 and "YYYY-MM-DD" in bad_date.get_data(as_text=True)
     past = post_form(client, page, f"/accounts/{acme}/pause", until="2001-01-01", note="x")
     assert past.status_code == 400 and "in the future" in past.get_data(as_text=True)
-    assert post_form(client, page, f"/accounts/{acme}/pause/end").status_code == 404
+    assert post_form(client, page, f"/accounts/{acme}/pause/end", note="x").status_code == 404
+    assert post_form(client, page, f"/accounts/{acme}/holds/dispute/lift", note="x").status_code == 404
+    assert post_form(client, page, f"/accounts/{acme}/holds", note="x" * 2001).status_code == 400
     assert client.get("/?reason=nonsense").status_code == 400
     assert client.get("/accounts/nobody").status_code == 404
     assert client.get("/accounts/" + "x" * 101).status_code == 400
@@ -152,14 +177,17 @@ def test_finance_pauses_enforcement_until_a_date_and_ends_it(client: Any, admin:
     state = client.get(f"/api/accounts/{acme}", headers=admin).json
     assert state["enforcement_paused_until"].startswith("2099-01-31T00:00:00") and state["blocks_changes"] is False
     assert "Enforcement is paused until" in client.get(page).get_data(as_text=True)
-    assert post_form(client, page, f"/accounts/{acme}/pause/end").status_code == 303
+    assert post_form(client, page, f"/accounts/{acme}/pause/end").status_code == 400  # a note is required
+    assert post_form(client, page, f"/accounts/{acme}/pause/end", note="Broke the promise").status_code == 303
     assert client.get(f"/api/accounts/{acme}", headers=admin).json["enforcement_paused_until"] is None
+    kinds = [(e["kind"], e["actor"]) for e in client.get(f"/api/accounts/{acme}/timeline", headers=admin).json["items"]]
+    assert kinds[:2] == [("enforcement_resumed", "user:admin"), ("enforcement_paused", "user:admin")]
 
 
-def test_a_viewer_sees_the_pages_but_no_action_and_may_not_post_one(client: Any, acme: str) -> None:
+def test_a_viewer_sees_the_pages_but_no_action_and_may_not_post_one(client: Any, container: Any, acme: str) -> None:
     sign_in(client)
     post_form(client, f"/accounts/{acme}", f"/accounts/{acme}/holds", note="Review")
-    as_role(client, "viewer")
+    as_role(client, container, "viewer")
     html = client.get(f"/accounts/{acme}").get_data(as_text=True)
     assert "Review" in html
     for action in ("Lift manual hold", "Place manual hold", "Pause enforcement", "Retry", "Replay"):
@@ -175,14 +203,14 @@ def test_a_failed_request_is_retried_by_ops_and_the_timeline_names_the_person(
     request_id = order(client, admin, acme, "SO-1").json["request_id"]
     assert dispatch(container) == {request_id: "failed"}
     sign_in(client)
-    as_role(client, "ops", name="olu")
+    as_role(client, container, "ops", name="olu")
     listed = client.get("/requests/failed").get_data(as_text=True)
     assert "SO-1" in listed and "Retry" in listed
     provisioning.answer(201)
     response = post_form(client, "/requests/failed", f"/requests/{request_id}/retry")
     assert response.status_code == 303 and response.headers["Location"] == f"/accounts/{acme}"
     timeline = client.get(f"/api/accounts/{acme}/timeline", headers=admin).json["items"]
-    assert timeline[0]["actor"] == "user:olu" and timeline[0]["cause"] == "dashboard"
+    assert timeline[0]["actor"] == "user:olu" and timeline[0]["cause"] == "api"
     assert "No request has failed" in client.get("/requests/failed").get_data(as_text=True)
 
 
@@ -191,9 +219,9 @@ def test_ops_replays_a_failed_event(client: Any, container: Any, queued: list[An
     assert post_dynamics(client, body).status_code == 200
     assert process_pending(container) == ["failed"]
     sign_in(client)
-    as_role(client, "finance")
+    as_role(client, container, "finance", name="fiona")
     assert "Replay" not in client.get("/events/failed").get_data(as_text=True)
-    as_role(client, "ops")
+    as_role(client, container, "ops", name="olu")
     html = client.get("/events/failed").get_data(as_text=True)
     assert "salesorder" in html.lower() and "Replay" in html
     event_id = re.search(r'name="event_id" value="([^"]+)"', html)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -10,7 +9,8 @@ from typing import ParamSpec, TypeVar
 import structlog
 from flask import abort, redirect, request, session, url_for
 
-from domain.access import ADMIN_NAME, Identity, Right, Role
+from domain.access import Identity, Right, Role
+from services import tokens as token_service
 from webhooks.context import container
 
 log = structlog.get_logger(__name__)
@@ -19,16 +19,24 @@ R = TypeVar("R")
 
 
 def _sign_in(secret: str) -> Identity | None:
-    """The identity a secret signs in as, or None.
+    """The identity a secret signs in as, or None: the one way into the dashboard.
 
-    For now only ADMIN_API_TOKEN (compared in constant time) signs in, as the first admin.
-    When personal tokens land, this becomes ``services.tokens.authenticate(uow, admin_token, secret)``
-    and nothing else in the dashboard changes.
+    A personal token (unknown or revoked: None) or ADMIN_API_TOKEN, the first admin, through
+    ``services.tokens.authenticate``, as the API authenticates (both comparisons in constant time).
     """
-    expected = container().settings.admin_api_token
-    if secret and hmac.compare_digest(secret.encode(), expected.encode()):
-        return Identity(ADMIN_NAME, Role.ADMIN, None)
-    return None
+    if not secret:
+        return None
+    c = container()
+    return token_service.authenticate(c.uow(), c.settings.admin_api_token, secret)
+
+
+def _still_valid(token_id: str | None) -> bool:
+    """A session of a personal token ends as soon as the token is revoked (ADMIN_API_TOKEN's: None)."""
+    if token_id is None:
+        return True
+    with container().uow() as uow:
+        token = uow.tokens.get(token_id)
+    return token is not None and not token.revoked
 
 
 def start_session(identity: Identity) -> None:
@@ -45,10 +53,10 @@ def sign_in_failed() -> None:
 
 def current_person() -> Identity | None:
     """The signed-in identity, or None."""
-    name, role = session.get("name"), session.get("role")
-    if not isinstance(name, str) or role not in tuple(Role):
+    name, role, token_id = session.get("name"), session.get("role"), session.get("token_id")
+    if not isinstance(name, str) or role not in tuple(Role) or not _still_valid(token_id):
         return None
-    return Identity(name, Role(role), session.get("token_id"))
+    return Identity(name, Role(role), token_id)
 
 
 def signed_in(view: Callable[P, R]) -> Callable[P, R]:

@@ -39,7 +39,6 @@ bp = Blueprint(
 
 PAGE = 100
 NOTE_MAX = 2000
-CAUSE = "dashboard"
 SECURITY_HEADERS = {
     # Only the app's own files: no inline script or style, no frames, forms post to this site only.
     "Content-Security-Policy": (
@@ -168,6 +167,7 @@ def account(account_id: str) -> Any:
         requests=sorted(requests, key=lambda r: r.created_at, reverse=True),
         timeline=[record.entry for record in timeline],
         manual=any(h.reason == HoldReason.MANUAL for h in view.holds),
+        dispute=any(h.reason == HoldReason.DISPUTE for h in view.holds),
         today=c.clock().date().isoformat(),
     )
 
@@ -192,12 +192,16 @@ def failed_events() -> Any:
 
 
 def _note(form: Mapping[str, str]) -> str:
+    """The form's note, checked for shape; whether one is required is the services' rule (NoteRequired)."""
     note = form.get("note", "").strip()
-    if not note:
-        raise ApiError(400, "note_required", "Write a note saying why: the timeline keeps it.")
     if len(note) > NOTE_MAX or "\x00" in note:
         raise ApiError(400, "invalid_note", f"A note is up to {NOTE_MAX} characters of text.")
     return note
+
+
+@bp.errorhandler(account_service.NoteRequired)
+def _note_required(error: account_service.NoteRequired) -> tuple[str, int]:
+    return _problem(400, str(error))
 
 
 def _back_to(account_id: str, message: str) -> Any:
@@ -205,17 +209,15 @@ def _back_to(account_id: str, message: str) -> Any:
     return redirect(url_for("dashboard.account", account_id=account_id), 303)
 
 
-# The account services do not take an actor yet (the tokens branch threads it through them):
-# until then their timeline entries name "api"; the request and event services below name the person.
-
-
 @bp.route("/accounts/<account_id>/holds", methods=["POST"])
 @signed_in
 def place_hold(account_id: str) -> Any:
-    allowed(Right.MANAGE_HOLDS)
+    person = allowed(Right.MANAGE_HOLDS)
     c, account_id = container(), checked_account_id(account_id)
     try:
-        account_service.place_manual_hold(c.uow(), account_id, _note(request.form), c.context, c.clock())
+        account_service.place_manual_hold(
+            c.uow(), account_id, _note(request.form), c.context, c.clock(), actor=person.actor
+        )
     except account_service.AccountNotFound as error:
         raise ApiError(404, "account_not_found", str(error)) from None
     except HoldAlreadyPlaced as error:
@@ -226,10 +228,12 @@ def place_hold(account_id: str) -> Any:
 @bp.route("/accounts/<account_id>/holds/manual/lift", methods=["POST"])
 @signed_in
 def lift_hold(account_id: str) -> Any:
-    allowed(Right.MANAGE_HOLDS)
+    person = allowed(Right.MANAGE_HOLDS)
     c, account_id = container(), checked_account_id(account_id)
     try:
-        account_service.lift_manual_hold(c.uow(), account_id, _note(request.form), c.context, c.clock())
+        account_service.lift_manual_hold(
+            c.uow(), account_id, _note(request.form), c.context, c.clock(), actor=person.actor
+        )
     except account_service.AccountNotFound as error:
         raise ApiError(404, "account_not_found", str(error)) from None
     except NoSuchHold as error:
@@ -248,11 +252,11 @@ def _pause_until(form: Mapping[str, str]) -> datetime:
 @bp.route("/accounts/<account_id>/pause", methods=["POST"])
 @signed_in
 def pause(account_id: str) -> Any:
-    allowed(Right.MANAGE_HOLDS)
+    person = allowed(Right.MANAGE_HOLDS)
     c, account_id = container(), checked_account_id(account_id)
     until, note = _pause_until(request.form), _note(request.form)
     try:
-        account_service.pause_enforcement(c.uow(), account_id, until, note, c.context, c.clock())
+        account_service.pause_enforcement(c.uow(), account_id, until, note, c.context, c.clock(), actor=person.actor)
     except account_service.AccountNotFound as error:
         raise ApiError(404, "account_not_found", str(error)) from None
     except account_service.PauseRefused as error:
@@ -263,15 +267,33 @@ def pause(account_id: str) -> Any:
 @bp.route("/accounts/<account_id>/pause/end", methods=["POST"])
 @signed_in
 def end_pause(account_id: str) -> Any:
-    allowed(Right.MANAGE_HOLDS)
+    person = allowed(Right.MANAGE_HOLDS)
     c, account_id = container(), checked_account_id(account_id)
+    note = _note(request.form)
     try:
-        account_service.end_enforcement_pause(c.uow(), account_id, c.context, c.clock())
+        account_service.end_enforcement_pause(c.uow(), account_id, c.context, c.clock(), actor=person.actor, note=note)
     except account_service.AccountNotFound as error:
         raise ApiError(404, "account_not_found", str(error)) from None
     except account_service.PauseRefused as error:
         raise ApiError(404, "not_paused", str(error)) from None
     return _back_to(account_id, "Pause ended: the holds take effect again.")
+
+
+@bp.route("/accounts/<account_id>/holds/dispute/lift", methods=["POST"])
+@signed_in
+def lift_dispute_hold(account_id: str) -> Any:
+    person = allowed(Right.MANAGE_HOLDS)
+    c, account_id = container(), checked_account_id(account_id)
+    note = _note(request.form)
+    try:
+        account_service.lift_dispute_hold(c.uow(), account_id, c.context, c.clock(), actor=person.actor, note=note)
+    except account_service.AccountNotFound as error:
+        raise ApiError(404, "account_not_found", str(error)) from None
+    except NoSuchHold as error:
+        raise ApiError(404, "hold_not_found", str(error)) from None
+    except account_service.DisputeHoldOpen as error:
+        raise ApiError(409, "dispute_open", str(error)) from None
+    return _back_to(account_id, "Dispute hold lifted.")
 
 
 @bp.route("/requests/<request_id>/retry", methods=["POST"])
@@ -282,7 +304,9 @@ def retry_request(request_id: str) -> Any:
     if not request_id.isprintable():
         raise ApiError(400, "invalid_request_id", "A request id has no control characters.")
     try:
-        retried = order_service.retry_request(c.uow(), c.context, request_id, Change(c.clock(), person.actor, CAUSE))
+        retried = order_service.retry_request(
+            c.uow(), c.context, request_id, Change(c.clock(), person.actor, account_service.API_CAUSE)
+        )
     except order_service.RequestNotFound as error:
         raise ApiError(404, "not_found", str(error)) from None
     except TransitionRefused as error:
