@@ -95,6 +95,9 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     wait_for(lambda: account_state(client, admin, "acme")["on_hold"], what="the worker to hold the account")
 
     page = browser.new_page(viewport=LAPTOP)
+    errors: list[str] = []  # a script or style the Content-Security-Policy blocked would show here
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(served + "/")
     expect(page).to_have_url(served + "/login?next=/?")
     shot(page, "01-sign-in")
@@ -104,6 +107,7 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     row = page.locator("#held tr", has_text="Acme Cloud Ltd")
     expect(row).to_contain_text("non payment")
     expect(row).to_contain_text(f"stripe:{failed['id']}")
+    assert page.evaluate("typeof htmx") == "object", "htmx is served by the app and allowed by the policy"
     shot(page, "02-on-hold")
     page.select_option("#reason", "non_payment")
     page.click("button:has-text('Filter')")
@@ -151,3 +155,4 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     page.click("button:has-text('Sign out')")
     expect(page).to_have_url(served + "/login")
     page.close()
+    assert errors == []
