@@ -99,7 +99,7 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(served + "/")
-    expect(page).to_have_url(served + "/login?next=/?")
+    expect(page).to_have_url(served + "/login?next=/")
     shot(page, "01-sign-in")
     page.fill("#token", fiona.token)
     page.click("button:has-text('Sign in')")

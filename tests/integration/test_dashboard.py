@@ -88,6 +88,20 @@ def test_a_personal_token_signs_in_as_its_person_and_its_revocation_ends_the_ses
     assert sign_in(client, token.token).status_code == 401
 
 
+def test_after_signing_in_you_go_back_to_the_page_you_asked_for_on_this_site_only(client: Any, acme: str) -> None:
+    asked = client.get(f"/accounts/{acme}")
+    assert asked.status_code == 302 and asked.headers["Location"] == f"/login?next=/accounts/{acme}"
+    form = client.get(asked.headers["Location"])
+    answer = client.post(asked.headers["Location"], data={"token": ADMIN_TOKEN, "csrf_token": csrf_of(form)})
+    assert answer.headers["Location"] == f"/accounts/{acme}"
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example/"):
+        form = client.get("/login")
+        answer = client.post(
+            "/login", query_string={"next": elsewhere}, data={"token": ADMIN_TOKEN, "csrf_token": csrf_of(form)}
+        )
+        assert answer.headers["Location"] == "/", elsewhere
+
+
 def test_a_wrong_token_is_refused_with_a_sentence_and_logged_without_it(
     client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -65,7 +65,9 @@ def signed_in(view: Callable[P, R]) -> Callable[P, R]:
     @wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if current_person() is None:
-            return redirect(url_for("dashboard.login", next=request.full_path if request.method == "GET" else None))  # type: ignore[return-value]
+            return redirect(
+                url_for("dashboard.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+            )  # type: ignore[return-value]
         return view(*args, **kwargs)
 
     return wrapper

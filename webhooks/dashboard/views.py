@@ -111,10 +111,14 @@ def login() -> Any:
         sign_in_failed()
         return render_template("dashboard/login.html", failed=True), 401
     start_session(identity)
-    target = request.args.get("next", "")
-    return redirect(
-        target if target.startswith("/") and not target.startswith("//") else url_for("dashboard.home"), 303
-    )
+    return redirect(_same_site(request.args.get("next", "")) or url_for("dashboard.home"), 303)
+
+
+def _same_site(target: str) -> str | None:
+    """A path on this site to go back to after signing in; anything else (another site) is ignored."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and target.isprintable():
+        return target
+    return None
 
 
 @bp.route("/logout", methods=["POST"])
