@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from werkzeug.serving import make_server
 
 from domain.access import Role
 from services import tokens as token_service
-from tests.conftest import ROOT, post_stripe, stripe_fixture, wait_for
+from tests.conftest import ROOT, post_dynamics, post_stripe, stripe_fixture, wait_for
+from tests.dynamics_bodies import salesorder
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +76,14 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def request_state(client: Any, admin: dict[str, str], request_id: str) -> str:
+    return str(client.get(f"/api/provisioning/{request_id}", headers=admin).json["state"])
+
+
+def failed_events(client: Any, admin: dict[str, str]) -> list[Any]:
+    return list(client.get("/api/events", query_string={"status": "failed"}, headers=admin).json["items"])
+
+
 def account_state(client: Any, admin: dict[str, str], account_id: str) -> dict[str, Any]:
     response = client.get(f"/api/accounts/{account_id}", headers=admin)
     assert response.status_code == 200, response.json
@@ -81,7 +91,7 @@ def account_state(client: Any, admin: dict[str, str], account_id: str) -> dict[s
 
 
 def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_lifts_it(
-    client: Any, admin: dict[str, str], container: Any, worker: Any, served: str, browser: Any
+    client: Any, admin: dict[str, str], container: Any, worker: Any, provisioning: Any, served: str, browser: Any
 ) -> None:
     fiona = token_service.create_token(container.uow(), "fiona", Role.FINANCE, container.clock())
     account = {"name": "Acme Cloud Ltd", "stripe_customer_id": "cus_dash1", "credit_limit": "5000", "currency": "usd"}
@@ -93,6 +103,15 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     failed = stripe_fixture("invoice.payment_failed.stripe-ruby-mock.json", customer="cus_dash1", id="in_dash1")
     assert post_stripe(client, failed).json == {"received": True, "duplicate": False}
     wait_for(lambda: account_state(client, admin, "acme")["on_hold"], what="the worker to hold the account")
+    # Something for the failed pages: an order the provisioning API refuses, a CRM order without its customer.
+    provisioning.answer(400)
+    cobalt = {"name": "Cobalt Networks", "currency": "usd"}
+    assert client.put("/api/accounts/cobalt", json=cobalt, headers=admin).status_code == 201
+    order = {"order_id": "SO-1042", "amount": "340.00", "description": "12 x Microsoft 365 E3"}
+    request_id = client.post("/api/accounts/cobalt/orders", json=order, headers=admin).json["request_id"]
+    wait_for(lambda: request_state(client, admin, request_id) == "failed", what="the refused order to fail")
+    assert post_dynamics(client, salesorder(str(uuid.uuid4()), None, state=1, message="Create", post_image=False))
+    wait_for(lambda: failed_events(client, admin), what="the CRM order without its customer to fail")
 
     page = browser.new_page(viewport=LAPTOP)
     errors: list[str] = []  # a script or style the Content-Security-Policy blocked would show here
@@ -136,12 +155,21 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     assert [h["reason"] for h in account_state(client, admin, "acme")["holds"]] == ["non_payment"]
     shot(page, "04-account-lifted")
 
-    page.goto(served + "/requests/failed")
+    page.click("nav a:has-text('Failed requests')")
     expect(page.locator("h1")).to_have_text("Failed requests")
+    expect(page.locator("#failed-requests")).to_contain_text("SO-1042")
     shot(page, "05-failed-requests")
-    page.goto(served + "/events/failed")
+    page.click("nav a:has-text('Failed events')")
     expect(page.locator("h1")).to_have_text("Failed events")
+    expect(page.locator("#failed-events")).to_contain_text("salesorder")
+    expect(page.locator("#failed-events")).not_to_contain_text("Replay")  # finance does not replay; ops does
     shot(page, "06-failed-events")
+    provisioning.answer(201)
+    page.click("nav a:has-text('Failed requests')")
+    page.click("#failed-requests button:has-text('Retry')")
+    expect(page.locator(".notice")).to_contain_text("Request " + request_id + " sent again")
+    expect(page.locator("#timeline li").first).to_contain_text("user:fiona")
+    wait_for(lambda: request_state(client, admin, request_id) == "provisioned", what="the retried order to go")
 
     page.set_viewport_size(PHONE)
     page.goto(served + "/")
