@@ -25,7 +25,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from webhooks import dynamics, health, stripe
     from webhooks.api import init_api
     from webhooks.errors import register_error_handlers
+    from webhooks.request_ids import init_request_ids
 
+    init_request_ids(app)  # first: every other hook and handler logs with the request's id
     register_error_handlers(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(stripe.bp)
