@@ -1,4 +1,4 @@
-"""The admin API: bearer-token routes, marshmallow schemas, OpenAPI at /openapi.json."""
+"""The admin API: bearer-token routes, marshmallow schemas, OpenAPI at /openapi.json, its reference at /docs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
+from webhooks.api.docs import assets as docs_assets
+from webhooks.api.docs import docs_config
 from webhooks.api.schemas import ErrorSchema, Money
 from webhooks.errors import ApiError, error_response, http_error_response
 
@@ -142,14 +144,25 @@ def init_api(app: Flask) -> HoldfastApi:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={"security": [{"bearer": []}]},
+        **docs_config(),
     )
     app.url_map.converters["id_with_slashes"] = IdWithSlashesConverter
+    app.register_blueprint(docs_assets)
     api = HoldfastApi(app)
     api.register_converter(
         IdWithSlashesConverter,
         lambda _: {"type": "string", "minLength": 1, "description": 'May contain "/", sent percent-encoded (%2F).'},
     )
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        "dynamics_webhook_key",
+        {
+            "type": "apiKey",
+            "in": "query",
+            "name": "code",
+            "description": "DYNAMICS_WEBHOOK_KEY (Dataverse's WebhookKey)",
+        },
+    )
     api.register_field(Money, None, None)  # no type of its own: Money.OPENAPI says what it is
     api.ma_plugin.converter.add_attribute_function(_money_property)
     from webhooks.api import accounts, events, ops, provisioning
