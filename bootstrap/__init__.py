@@ -20,6 +20,7 @@ from adapters.db.unit_of_work import SqlUnitOfWork
 from adapters.dispatch_locks import make_dispatch_lock
 from adapters.dynamics_deliveries import DynamicsDeliveries, DynamicsOptions, DynamicsRowRead
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
+from adapters.metrics import CounterStore, FileCounters, RedisCounters, SharedMetrics
 from adapters.policy_file import PolicyError, load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
 from adapters.stripe_api import StripeApi
@@ -71,6 +72,14 @@ class Container:
     completions: dict[str, Completion] = field(default_factory=dict)
     transient_errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS
     stripe_api: StripeApi | None = None
+    counters: CounterStore | None = None  # where every process's counts meet (GET /metrics reads them)
+
+    @cached_property
+    def metrics(self) -> SharedMetrics:
+        """What the services and webhooks count with (services.ports.Metrics)."""
+        if self.counters is None:
+            self.counters = make_counters(self.settings)
+        return SharedMetrics(self.counters)
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.session_factory)
@@ -112,6 +121,7 @@ class Container:
             crm_write_back=self.crm is not None,
             crm_recheck=timedelta(seconds=s.crm_recheck_seconds),
             peer_patience=timedelta(seconds=3 * (s.peer_connect_timeout + s.peer_read_timeout)),
+            metrics=self.metrics,
         )
 
     @property
@@ -135,6 +145,13 @@ def make_broker_watch(settings: Settings) -> RedisBrokerWatch | DurableBrokerWat
     if settings.broker_is_filesystem:
         return DurableBrokerWatch()
     return RedisBrokerWatch(settings.broker_url, verify_tls=settings.redis_tls_verify)
+
+
+def make_counters(settings: Settings) -> CounterStore:
+    """Redis when there is one (processes on several machines meet there); else files under the instance dir."""
+    if settings.broker_is_filesystem:
+        return FileCounters(settings.instance_dir / "metrics")
+    return RedisCounters(settings.broker_url, verify_tls=settings.redis_tls_verify)
 
 
 def make_provisioner(settings: Settings) -> Provisioner:
@@ -211,4 +228,5 @@ def build(settings: Settings | None = None) -> Container:
             "dynamics": crm_handler(DynamicsDeliveries(options)),
         },
         completions=completions,
+        counters=make_counters(settings),
     )

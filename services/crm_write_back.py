@@ -49,6 +49,7 @@ def write_back_hold(
         wanted = account.shows_hold(ctx.policy, clock())
 
     result = writer.set_credit_on_hold(account_id, wanted)  # outside any transaction
+    ctx.metrics.count("crm_writes", outcome=result.outcome)
 
     now = clock()
     change = Change(now, "holdfast", "crm_write_back")

@@ -16,6 +16,7 @@ a slow peer holds up only the events that need it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -142,7 +143,10 @@ def process_inbox_event(
         except transient:
             raise
         except Exception as error:  # the peer refused for good: keep the event, replayable
-            return _record_failure(new_uow, inbox_id, error, now)
+            outcome = _record_failure(new_uow, inbox_id, error, now)
+            if outcome == DeliveryStatus.FAILED:
+                ctx.metrics.count("events_processed", source=event.source, outcome=outcome)
+            return outcome
         with new_uow() as uow:
             uow.inbox.add_meta(inbox_id, extra)
             uow.commit()
@@ -157,6 +161,7 @@ def _apply(
     now: datetime,
     transient: tuple[type[BaseException], ...],
 ) -> str:
+    started = time.perf_counter()
     with new_uow() as uow:
         event = uow.inbox.get(inbox_id, lock=True)
         if event is None:
@@ -180,13 +185,21 @@ def _apply(
                 log.warning("event_failed", error=message)
                 uow.inbox.record_outcome(inbox_id, DeliveryStatus.FAILED, now, error=message)
                 uow.commit()
+                _count_processed(ctx, event.source, DeliveryStatus.FAILED, started)
                 return DeliveryStatus.FAILED
             uow.inbox.record_outcome(inbox_id, handled.status, now, account_id=handled.account_id)
             uow.commit()
             log.info("event_" + handled.status, account_id=handled.account_id)
+            _count_processed(ctx, event.source, handled.status, started)
             return handled.status
         finally:
             structlog.contextvars.reset_contextvars(**bound)
+
+
+def _count_processed(ctx: ServiceContext, source: str, outcome: str, started: float) -> None:
+    """After the commit: one more event of ``source`` ended so, and how long applying it took."""
+    ctx.metrics.count("events_processed", source=source, outcome=str(outcome))
+    ctx.metrics.observe("event_processing_seconds", time.perf_counter() - started, source=source)
 
 
 def _record_failure(new_uow: UnitOfWorkFactory, inbox_id: int, error: BaseException, now: datetime) -> str:

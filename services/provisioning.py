@@ -182,7 +182,9 @@ class _Sender:
             if batch.mark is None or not batch.mark.still_holds(self.clock(), self.held.mark()):
                 stop.set()  # the account changed: the rest goes back, to be claimed again
                 return None
-            return self.provisioner.send(claimed.request)
+            result = self.provisioner.send(claimed.request)
+            self.ctx.metrics.count("provisioning_calls", outcome=result.outcome)
+            return result
 
         results = list(calls.map(send_one, batch.claimed))
         sent = sum(1 for r in results if r is not None)

@@ -22,13 +22,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["holdfast"] = container
 
-    from webhooks import dynamics, health, stripe
+    from webhooks import dynamics, health, metrics, stripe
     from webhooks.api import init_api
     from webhooks.errors import register_error_handlers
     from webhooks.request_ids import init_request_ids
 
     init_request_ids(app)  # first: every other hook and handler logs with the request's id
     register_error_handlers(app)
+    app.register_blueprint(metrics.bp)
     api = init_api(app)
     for blueprint in (stripe.blp, dynamics.blp, health.blp):  # in /openapi.json too, without a token
         api.register_blueprint(blueprint)

@@ -94,4 +94,5 @@ def receive_dynamics_event() -> tuple[dict[str, Any], int]:
         log.exception("dynamics_event_not_stored", key=key)
         raise ApiError(503, "storage_unavailable", "The event could not be stored; Dynamics will retry it.") from None
     log.info("dynamics_event_received", key=key, event_type=event_type, duplicate=stored.duplicate)
+    c.metrics.count("webhooks_received", source="dynamics")
     return {"received": True, "duplicate": stored.duplicate}, 200

@@ -76,4 +76,5 @@ def receive_stripe_event() -> tuple[dict[str, Any], int]:
         raise ApiError(503, "storage_unavailable", "The event could not be stored; Stripe will retry it.") from None
     # DEBUG: the access log already records every delivery, and the worker logs each one it applies.
     log.debug("stripe_event_received", event_id=event.id, event_type=event.type, duplicate=stored.duplicate)
+    c.metrics.count("webhooks_received", source="stripe")
     return {"received": True, "duplicate": stored.duplicate}, 200

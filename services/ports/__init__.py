@@ -8,6 +8,7 @@ clock and where follow-up work goes). Import from ``services.ports``.
 
 from services.ports.context import Clock, ProvisioningPolicy, Publisher, ServiceContext
 from services.ports.inbox import DeliveryStore, Handled, InboxEvent, InboxRepository, Outcome
+from services.ports.metrics import Metrics, NoMetrics
 from services.ports.peers import (
     CrmWriteOutcome,
     CrmWriter,
@@ -66,6 +67,8 @@ __all__ = [
     "IncompleteCrmEvent",
     "InvoiceRepository",
     "ListedEvent",
+    "Metrics",
+    "NoMetrics",
     "Outcome",
     "PeerUnavailable",
     "Provisioner",

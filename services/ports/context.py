@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from domain.policy import HoldPolicy
+from services.ports.metrics import NO_METRICS, Metrics
 
 
 class Publisher(Protocol):
@@ -68,6 +69,8 @@ class ServiceContext:
     # How long a delivery handed to a peer's queue may take (a call and its retry) before the sweep
     # hands it on again.
     peer_patience: timedelta = timedelta(seconds=40)
+    # Where counters go (GET /metrics): every process adds to the same ones.
+    metrics: Metrics = NO_METRICS
 
 
 Clock = Callable[[], datetime]

@@ -1,0 +1,70 @@
+"""Who may do what: roles, the rights each carries, and the identity a request acts as.
+
+Every person or system has a token with a name and one role (PRODUCT.md, People and roles).
+The table is data: a route names the right it needs, and ``may`` answers for a role.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+class Role(enum.StrEnum):
+    VIEWER = "viewer"
+    SALES = "sales"
+    FINANCE = "finance"
+    OPS = "ops"
+    ADMIN = "admin"
+
+
+class Right(enum.StrEnum):
+    READ = "read"  # accounts, timelines, requests, events, policy, metrics
+    SUBMIT_ORDERS = "submit_orders"  # submit (and cancel, before it is sent) an order
+    MANAGE_HOLDS = "manage_holds"  # place or lift manual holds, lift lost disputes, pause enforcement
+    MANAGE_ACCOUNTS = "manage_accounts"  # set accounts and credit limits
+    RETRY_REQUESTS = "retry_requests"
+    WHAT_IF = "what_if"  # run a policy what-if
+    OPERATE = "operate"  # the ops routes and event replay
+    ADMINISTER = "administer"  # tokens and subscriptions
+
+
+_VIEWER = frozenset({Right.READ})
+_SALES = _VIEWER | {Right.SUBMIT_ORDERS}
+_FINANCE = _SALES | {Right.MANAGE_HOLDS, Right.MANAGE_ACCOUNTS, Right.RETRY_REQUESTS, Right.WHAT_IF}
+_OPS = _VIEWER | {Right.OPERATE, Right.RETRY_REQUESTS}
+
+RIGHTS: Mapping[Role, frozenset[Right]] = MappingProxyType(
+    {
+        Role.VIEWER: _VIEWER,
+        Role.SALES: _SALES,
+        Role.FINANCE: _FINANCE,
+        Role.OPS: _OPS,
+        Role.ADMIN: frozenset(Right),
+    }
+)
+
+ADMIN_NAME = "admin"  # the name of ADMIN_API_TOKEN, the first admin
+
+
+def may(role: Role, right: Right) -> bool:
+    return right in RIGHTS[role]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request acts as: a token's name and role (``token_id`` None: ADMIN_API_TOKEN)."""
+
+    name: str
+    role: Role
+    token_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the timeline names this person or system."""
+        return f"user:{self.name}"
+
+    def may(self, right: Right) -> bool:
+        return may(self.role, right)
