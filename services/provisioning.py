@@ -14,7 +14,6 @@ key (the request id) makes a call repeated after a crash harmless: the API answe
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import Counter
@@ -39,14 +38,9 @@ from services.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from services.retry_delay import retry_delay
 
 log = structlog.get_logger(__name__)
-
-
-def backoff_seconds(ctx: ServiceContext, attempt: int) -> float:
-    """Exponential backoff with full jitter: first delay ``backoff_seconds``, doubling, capped."""
-    base = min(ctx.provisioning.backoff_cap_seconds, ctx.provisioning.backoff_seconds * 2 ** max(attempt - 1, 0))
-    return random.uniform(base / 2, base)
 
 
 @dataclass(frozen=True)
@@ -266,7 +260,12 @@ def _settle_attempt(
     if attempts >= ctx.provisioning.max_attempts:
         request.failure = f"Gave up after {attempts} attempts; the last: {attempt.error or attempt.status}"
         return "failed", request.move(RequestState.FAILED, change, attempts=attempts, **what), None
-    delay = max(backoff_seconds(ctx, attempts), result.retry_after_seconds or 0.0)
+    delay = retry_delay(
+        attempts,
+        first=ctx.provisioning.backoff_seconds,
+        cap=ctx.provisioning.backoff_cap_seconds,
+        retry_after=result.retry_after_seconds,
+    )
     return "retry", request.move(RequestState.QUEUED, change, retry_in_seconds=round(delay, 1), **what), delay
 
 

@@ -14,6 +14,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,29 +109,44 @@ def backend_env(
         "LOG_LEVEL": "INFO",
     }
     if BACKEND == "postgres":
-        name = f"holdfast_test_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with postgres_backend(env, f"holdfast_test_{uuid.uuid4().hex[:10]}", REDIS_URL) as ready:
+            yield ready
+    else:
+        _migrate(env)
+        yield env
+
+
+@contextmanager
+def postgres_backend(env: dict[str, str], name: str, redis_url: str) -> Iterator[dict[str, str]]:
+    """``env`` with a fresh PostgreSQL database ``name`` built by the migrations, and Redis emptied.
+
+    The database is dropped on the way out however the session ends: Redis down (the session
+    is skipped, or fails in CI), a migration that fails, a test run cut short. Only a process
+    killed outright leaves it behind.
+    """
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
         try:
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
         except Exception as error:
             _unavailable("PostgreSQL", error)
-        import redis
-
         try:
-            redis.Redis.from_url(REDIS_URL).flushdb()
-        except Exception as error:
-            _unavailable("Redis", error)
-        env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgres") + f"/{name}"
-        env["REDIS_URL"] = REDIS_URL
-        _migrate(env)
-        yield env
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql+psycopg", "postgres") + f"/{name}"
+            ready = {**env, "DATABASE_URL": url, "REDIS_URL": redis_url}
+            _migrate(ready)
+            import redis
+
+            try:
+                redis.Redis.from_url(redis_url).flushdb()
+            except Exception as error:
+                _unavailable("Redis", error)
+            yield ready
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
         admin.dispose()
-    else:
-        _migrate(env)
-        yield env
 
 
 def _migrate(env: dict[str, str]) -> None:

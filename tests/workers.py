@@ -9,15 +9,24 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.broker import TASK_DISPATCH_PROVISIONING
+from tests.conftest import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
+# Celery's own lines about a task: "Task <name>[<id>] received", then "... succeeded in ...",
+# "... retry: ...", "... raised unexpected: ..." and the like once that run of it has ended.
+_TASK_LINE = re.compile(r"Task (?P<name>[\w.]+)\[(?P<id>[\w-]+)\] (?P<word>\w+)")
 
 
 def procfile_command(name: str) -> list[str]:
@@ -89,6 +98,20 @@ class CeleryProcess:
                 if seen >= self.ready_count:
                     self._ready.set()
 
+    def unfinished_tasks(self, name: str) -> int:
+        """Runs of tasks called ``name`` this process has received and not yet ended.
+
+        A delayed task (a countdown, an ETA) is received as soon as the broker hands it over and
+        ends only after it ran, so this also counts those still waiting for their time.
+        """
+        received: Counter[str] = Counter()
+        ended: Counter[str] = Counter()
+        for line in list(self.lines):
+            for found in _TASK_LINE.finditer(line):
+                if found["name"] == name:
+                    (received if found["word"] == "received" else ended)[found["id"]] += 1
+        return sum(max(0, count - ended[task_id]) for task_id, count in received.items())
+
     def kill(self) -> None:
         """SIGKILL the process and everything it started: no cleanup, no acknowledgement."""
         if self.process and self.process.poll() is None:
@@ -139,3 +162,24 @@ def start_worker(env: dict[str, str], concurrency: int = 2) -> CeleryProcess:
 
 def start_beat(env: dict[str, str]) -> CeleryProcess:
     return CeleryProcess(env, procfile_command("beat"), ready_marker="beat: Starting").start()
+
+
+def watch_for_late_sends(workers: Sequence[CeleryProcess], seconds: float) -> None:
+    """Let ``seconds`` pass, then wait until every dispatch task the workers received has ended.
+
+    What could still call the provisioning API is a dispatch task: one queued at once (taken by a
+    worker within milliseconds on Redis, within a second on the filesystem broker), a delayed one
+    (received at once, run at its time) or one the sweep queues. Once the window has passed and no
+    run of a dispatch task is under way or waiting for its time, a send that was coming has been
+    made: the caller then asserts on what the API received.
+    """
+    quiet_from = time.monotonic() + seconds
+    wait_for(
+        lambda: (
+            time.monotonic() >= quiet_from
+            and all(worker.unfinished_tasks(TASK_DISPATCH_PROVISIONING) == 0 for worker in workers)
+        ),
+        timeout=seconds + 60,
+        interval=0.25,
+        what="the dispatch tasks the workers received to end",
+    )

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import finalized_invoice, post_stripe, stripe_fixture, wait_for
 from tests.provisioning_server import HANG
-from tests.workers import start_worker
+from tests.workers import start_worker, watch_for_late_sends
 
 pytestmark = pytest.mark.e2e
 
@@ -85,6 +85,8 @@ def test_awaiting_orders_go_oldest_first_when_the_hold_lifts_and_a_second_lift_s
         lambda: client.get("/api/events?status=received", headers=admin).json["items"] == [],
         what="the second event to be processed",
     )
+    # A send would come from a dispatch task queued by that event: watch until any has ended.
+    watch_for_late_sends([worker], 3)
     assert provisioning.keys() == ids
 
 

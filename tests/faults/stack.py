@@ -23,7 +23,7 @@ from sqlalchemy import Engine, create_engine, delete
 from adapters.db.tables import metadata
 from bootstrap.settings import load_settings
 from tests.conftest import ADMIN_TOKEN, DYNAMICS_KEY, sign, wait_for
-from tests.workers import CeleryProcess, start_beat, start_worker
+from tests.workers import CeleryProcess, start_beat, start_worker, watch_for_late_sends
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -183,6 +183,10 @@ class Stack:
 
     def post_dynamics(self, body: dict[str, Any]) -> requests.Response:
         return requests.post(f"{self.url}/webhooks/dynamics?code={DYNAMICS_KEY}", json=body, timeout=30)
+
+    def watch_for_late_sends(self, seconds: float) -> None:
+        """See ``tests.workers.watch_for_late_sends``: over every worker of the stack."""
+        watch_for_late_sends(self.workers, seconds)
 
     # -- what the database holds
 

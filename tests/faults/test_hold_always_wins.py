@@ -9,7 +9,7 @@ recorded provisioned with nothing sent.
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +20,20 @@ from tests.faults.stack import Stack, until
 
 def state(stack: Stack, request_id: str) -> dict[str, Any]:
     return dict(stack.api("GET", f"/api/provisioning/{request_id}").json())
+
+
+def retry_due(stack: Stack, request_id: str) -> datetime:
+    """When the request's latest retry is due: its ``request_queued`` entry's time plus ``retry_in_seconds``."""
+    items = stack.api("GET", "/api/accounts/acme/timeline?limit=500").json()["items"]
+    entry = next(
+        e
+        for e in items  # newest first
+        if e["kind"] == "request_queued"
+        and e["detail"].get("request_id") == request_id
+        and "retry_in_seconds" in e["detail"]
+    )
+    # retry_in_seconds is rounded to a tenth
+    return datetime.fromisoformat(entry["at"]) + timedelta(seconds=entry["detail"]["retry_in_seconds"] + 0.1)
 
 
 def hold_by_stripe(stack: Stack) -> dict[str, Any]:
@@ -58,7 +72,10 @@ def test_a_hold_placed_while_a_request_waits_for_its_retry_stops_the_retry_until
     failed = hold_by_stripe(stack) if source == "stripe" else hold_by_finance(stack)
     reason = "non_payment" if source == "stripe" else "manual"
     until(lambda: state(stack, request_id)["waiting_for"] == [reason], timeout=30, what="the request parked")
-    time.sleep(10)  # past the retry's time, with the sweep running every second
+    # The retry's delayed task (sent when the 500 was recorded) runs at its time, and the sweep every
+    # second: watch until that time and three sweeps have passed and every dispatch task has ended.
+    waited = (retry_due(stack, request_id) - datetime.now(UTC)).total_seconds()
+    stack.watch_for_late_sends(max(waited, 0) + 3)
     assert provisioning.keys() == [request_id], "nothing may be sent for a held account"
     assert state(stack, request_id)["state"] == "awaiting"
 
@@ -81,7 +98,9 @@ def test_a_retry_asked_for_on_a_held_account_waits_for_the_hold_to_lift(stack: S
     retried = stack.api("POST", f"/api/provisioning/{request_id}/retry")
     assert retried.status_code == 202
     assert (retried.json()["state"], retried.json()["waiting_for"]) == ("awaiting", ["manual"])
-    time.sleep(3)
+    # A send would come from a dispatch task the retry queued (the code before sent one at once);
+    # a few seconds of watching, and every dispatch task ended, would show it.
+    stack.watch_for_late_sends(5)
     assert provisioning.keys() == [request_id]  # only the first, refused call
     lift_by_finance(stack)
     until(lambda: state(stack, request_id)["state"] == "provisioned", timeout=30, what="the order provisioned")
@@ -99,5 +118,7 @@ def test_a_redirect_from_the_provisioning_api_is_not_followed(stack: Stack, prov
     ]
     until(lambda: state(stack, request_id)["state"] == "failed", timeout=30, what="the request failed for good")
     assert elsewhere in state(stack, request_id)["failure"]
-    time.sleep(1)
+    # A redirect followed would be a second call within the first; a retry, a dispatch task within
+    # the first backoff (1 s here): watch past both.
+    stack.watch_for_late_sends(3)
     assert [(call.method, call.path) for call in provisioning.calls] == [("POST", "/provision")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -132,6 +133,42 @@ def test_5xx_and_timeouts_are_retried_with_the_same_key_then_fail_after_the_limi
     assert provisioning.keys() == [request_id] * 3
 
 
+def retry_waits(client: Any, admin: dict[str, str]) -> list[float]:
+    """The ``retry_in_seconds`` of each retry on the account's timeline, oldest first."""
+    items = client.get("/api/accounts/acme/timeline", headers=admin).json["items"]
+    return [e["detail"]["retry_in_seconds"] for e in reversed(items) if "retry_in_seconds" in e["detail"]]
+
+
+def test_5xx_retries_wait_the_configured_backoff_doubling_up_to_its_cap(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    """PROVISIONING_BACKOFF_SECONDS=10, PROVISIONING_BACKOFF_MAX_SECONDS=15: the first wait is drawn
+    from 5-10 s; the second would be 20 s, capped to 15 (7.5-15 s drawn); the third too."""
+    settings = dataclasses.replace(
+        container.settings,
+        provisioning_backoff_seconds=10.0,
+        provisioning_backoff_max_seconds=15.0,
+        provisioning_max_attempts=5,
+    )
+    ctx = dataclasses.replace(container, settings=settings).context
+
+    def dispatch_at(seconds: float) -> dict[str, str]:
+        clock = later(container, seconds)
+        return dispatch_accounts(container.uow, ctx, make_provisioner(settings), container.dispatch_lock, [acme], clock)
+
+    provisioning.answer(200, 500, 500, 500)
+    request_id = order(client, admin, acme, "SO-1").json["request_id"]
+    assert dispatch_at(0) == {request_id: "retry"}
+    assert dispatch_at(4) == {}  # sooner than half the first delay: not due
+    assert dispatch_at(16) == {request_id: "retry"}
+    assert dispatch_at(32) == {request_id: "retry"}
+    assert dispatch_at(48) == {request_id: "provisioned"}
+    first, second, third = retry_waits(client, admin)
+    assert 5 <= first <= 10
+    assert 7.5 <= second <= 15 and 7.5 <= third <= 15
+    assert provisioning.keys() == [request_id] * 4
+
+
 def test_a_failed_request_is_retried_through_the_api_with_the_same_key(
     client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
 ) -> None:
@@ -177,6 +214,19 @@ def test_an_order_over_the_credit_limit_waits_until_the_limit_is_raised(
     assert request(client, admin, second["request_id"])["state"] == "queued"
     assert request(client, admin, third["request_id"])["state"] == "queued"
     assert client.get(f"/api/accounts/{acme}", headers=admin).json["exposure"] == "120.00"
+
+
+def test_orders_that_add_up_to_exactly_the_credit_limit_are_all_sent(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
+) -> None:
+    client.put(f"/api/accounts/{acme}", json={"credit_limit": "100.00"}, headers=admin)
+    first = order(client, admin, acme, "SO-1", "60.00").json
+    exactly = order(client, admin, acme, "SO-2", "40.00").json
+    over = order(client, admin, acme, "SO-3", "0.01").json
+    assert (first["state"], exactly["state"]) == ("queued", "queued")
+    assert (over["state"], over["waiting_for"]) == ("awaiting", ["credit_limit"])
+    account = client.get(f"/api/accounts/{acme}", headers=admin).json
+    assert (account["exposure"], account["awaiting"]) == ("100.00", 1)
 
 
 def test_the_same_order_id_again_returns_the_same_request_and_sends_nothing_more(

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain.account import Account, HoldAlreadyPlaced, NoSuchHold
-from domain.holds import HoldReason, WantedHold
+from domain.account import Account, Effects, HoldAlreadyPlaced, NoSuchHold
+from domain.holds import Hold, HoldReason, WantedHold
 from domain.policy import HoldPolicy
 from domain.timeline import Change
 from tests.unit.factories import at
@@ -109,6 +109,54 @@ def test_any_other_account_id_stays_as_given(other: str) -> None:
     from domain.account import canonical_account_id
 
     assert canonical_account_id(other) == other
+
+
+def test_refused_hold_commands_say_which_account_and_why() -> None:
+    account = Account("acme")
+    with pytest.raises(NoSuchHold) as none:
+        account.lift_manual_hold(None, API)
+    assert str(none.value) == "Account acme has no manual hold to lift."
+    account.place_manual_hold(None, API)
+    with pytest.raises(HoldAlreadyPlaced) as twice:
+        account.place_manual_hold(None, API)
+    assert str(twice.value) == "Account acme already has a manual hold."
+
+
+def test_a_manual_hold_keeps_the_call_that_placed_it_as_its_cause() -> None:
+    account = Account("acme")
+    account.place_manual_hold("fraud check", Change(at(0), "api", "api:req-9"))
+    assert account.holds[HoldReason.MANUAL] == Hold(HoldReason.MANUAL, at(0), "api:req-9", "fraud check")
+
+
+def test_effects_name_what_blocks_and_what_parks_and_nothing_while_paused() -> None:
+    account = Account("acme")
+    account.settle_hold(HoldReason.CREDIT_REVIEW, WantedHold(HoldReason.CREDIT_REVIEW, "dynamics:op"), API)
+    account.place_manual_hold(None, API)
+    assert account.effects(POLICY, at(1)) == Effects(
+        on_hold=True,
+        paused=False,
+        blocking=(HoldReason.MANUAL,),
+        parking=(HoldReason.CREDIT_REVIEW, HoldReason.MANUAL),
+    )
+    account.pause_enforcement(at(100), None, API)
+    assert account.effects(POLICY, at(99)) == Effects(on_hold=True, paused=True, blocking=(), parking=())
+
+
+def test_a_pause_keeps_its_note_until_it_ends_and_ending_it_by_hand_is_not_expiry() -> None:
+    account = Account("acme")
+    account.pause_enforcement(at(0) + timedelta(days=1), "key customer", API)
+    assert account.pause_note == "key customer"
+    [resumed] = account.end_pause(Change(at(60), "api", "api:req-2"))
+    assert resumed.detail == {"expired": False}
+    assert (account.enforcement_paused_until, account.pause_note) == (None, None)
+
+
+def test_the_crm_shows_no_hold_while_enforcement_is_paused_and_shows_it_again_when_the_pause_ends() -> None:
+    account = Account("acme")
+    account.place_manual_hold(None, API)
+    account.pause_enforcement(at(100), None, API)
+    assert not account.shows_hold(POLICY, at(50))
+    assert account.shows_hold(POLICY, at(100))
 
 
 def test_an_account_without_a_currency_adopts_one_and_says_where_it_came_from() -> None:

@@ -233,3 +233,16 @@ def test_a_row_id_is_keyed_as_the_crm_keys_it(written: str) -> None:
 )
 def test_anything_but_a_guid_is_no_row_id(other: str) -> None:
     assert crm_row_id(other) is None
+
+
+def test_an_update_of_a_column_at_the_same_crm_time_applies() -> None:
+    """Two updates stamped with one modifiedon: the one delivered later is the CRM's last word."""
+    account, crm = Account(ACCOUNT_ID), CrmAccountState()
+    apply(account, crm, {NAME: "Acme"}, minutes(10))
+    apply(account, crm, {NAME: "Acme Ltd"}, minutes(10), operation="op-2")
+    assert account.name == "Acme Ltd"
+
+
+def test_a_change_without_creditonhold_is_neither_an_echo_nor_a_clearing() -> None:
+    applied = apply(Account(ACCOUNT_ID), CrmAccountState(written_on_hold=True), {NAME: "Acme"}, by_holdfast=True)
+    assert (applied.echo, applied.cleared_by_crm) == (False, False)

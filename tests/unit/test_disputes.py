@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.disputes import DISPUTE_STATUSES, DisputeFact, evaluate_disputes, merge_dispute
+from domain.disputes import DISPUTE_STATUSES, DisputeFact, DisputeSeen, evaluate_disputes, merge_dispute
 from domain.holds import HoldReason
 from domain.policy import DisputePolicy
 from tests.unit.factories import at
@@ -143,3 +143,40 @@ def test_any_order_of_a_disputes_events_merges_to_the_same_fact(
     for fact in shuffled:
         any_order = merge_dispute(any_order, fact)
     assert any_order == in_order
+
+
+def test_the_hold_names_each_holding_dispute_with_its_amount_earliest_opened_first() -> None:
+    later = replace(dispute("evt_b", 20, "needs_response"), dispute_id="dp_b", amount=Decimal("5000"), currency="jpy")
+    earlier = replace(dispute("evt_a", 10, "escalated_to_arbitration"), dispute_id="dp_a")
+    wanted = evaluate_disputes([later, earlier], POLICY)
+    assert wanted is not None and wanted.cause == "stripe:evt_a"
+    assert wanted.note == (
+        "dispute dp_a (USD 49.00): escalated_to_arbitration (a status Holdfast does not know: held as open); "
+        "dispute dp_b (JPY 5000): needs_response"
+    )
+
+
+def test_a_dispute_lifted_by_finance_stays_lifted_whatever_arrives_after() -> None:
+    lost = history(("evt_open", 0, "needs_response"), ("evt_lost", 10, "lost"))
+    lifted = replace(lost, lifted_at=at(20))
+    late = dispute("evt_late", 30, "lost")
+    for merged in (merge_dispute(lifted, late), merge_dispute(late, lifted)):
+        assert merged.lifted_at == at(20)
+        assert evaluate_disputes([merged], POLICY) is None
+    assert merge_dispute(replace(lost, lifted_at=at(40)), lifted).lifted_at == at(20)  # the first lift
+
+
+def test_what_an_event_says_of_a_dispute_becomes_the_customers_fact_opened_by_that_event() -> None:
+    seen = DisputeSeen("dp_1", "ch_1", "needs_response", Decimal("49.00"), "usd", "evt_open", at(5))
+    assert seen.of_customer("cus_1") == DisputeFact(
+        dispute_id="dp_1",
+        customer_id="cus_1",
+        charge_id="ch_1",
+        status="needs_response",
+        amount=Decimal("49.00"),
+        currency="usd",
+        event_id="evt_open",
+        event_created=at(5),
+        opened_event_id="evt_open",
+        opened_at=at(5),
+    )

@@ -7,6 +7,7 @@ manual hold is no source's: no evaluation ever places or lifts it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from domain.disputes import DisputeFact
 from domain.evaluation import evaluate, settle
 from domain.holds import HoldReason
 from domain.invoices import InvoiceStatus, merge
-from domain.policy import HoldPolicy
+from domain.policy import DisputePolicy, HoldPolicy
 from domain.timeline import Change
 from tests.unit.factories import at, fact
 
@@ -151,3 +152,10 @@ def test_paying_the_invoice_releases_the_non_payment_hold_at_the_next_evaluation
     [released] = settle(account, evaluate([paid], POLICY, at(21)), change(21))
     assert (released.kind, released.detail["reason"], released.cause) == ("hold_released", "non_payment", "test:21")
     assert not account.holds
+
+
+def test_disputes_are_judged_by_the_policys_dispute_section() -> None:
+    lost = replace(open_dispute("evt_open"), status="lost", event_id="evt_lost", event_created=at(5))
+    assert evaluate([], POLICY, at(10), disputes=[lost]).wanted[HoldReason.DISPUTE] is not None
+    lenient = HoldPolicy(dispute=DisputePolicy(release_on=frozenset({"won", "lost"})))
+    assert evaluate([], lenient, at(10), disputes=[lost]).wanted[HoldReason.DISPUTE] is None
