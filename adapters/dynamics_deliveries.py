@@ -179,6 +179,7 @@ def account_change(
         modified_at=trusted_modified_at(modified_at or received_at, received_at),
         operation=(context.operation_id or context.request_id or "unknown").lower(),
         by_holdfast=_by_holdfast(context, options),
+        user_id=crm_user(context),
     )
 
 
@@ -208,7 +209,14 @@ def order_change(context: ExecutionContext, columns: Mapping[str, Any]) -> CrmOr
         amount=_money(columns.get("totalamount"), "totalamount"),
         description=_text(columns.get("name")) or _text(columns.get("ordernumber")),
         operation=(context.operation_id or context.request_id or "unknown").lower(),
+        user_id=crm_user(context),
     )
+
+
+def crm_user(context: ExecutionContext) -> str | None:
+    """The CRM user behind a delivery: the one who initiated it, else the one the step ran as."""
+    user = context.initiating_user_id or context.user_id
+    return user.lower() if user else None
 
 
 def check_delivery(context: ExecutionContext, options: DynamicsOptions) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 
 
@@ -68,3 +69,44 @@ class Identity:
 
     def may(self, right: Right) -> bool:
         return may(self.role, right)
+
+
+MAX_TOKEN_NAME_LENGTH = 100
+
+
+class InvalidTokenName(ValueError):
+    """A token name that cannot be given; the message is a sentence."""
+
+
+class TokenNameTaken(ValueError):
+    """Another token that is not revoked has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"A token named {name!r} exists and is not revoked: choose another name, or revoke it first.")
+
+
+def check_token_name(name: str) -> str:
+    """The name a token is given: 1 to 100 printable characters, not "admin" (ADMIN_API_TOKEN's)."""
+    if not name.strip() or len(name) > MAX_TOKEN_NAME_LENGTH or not name.isprintable():
+        raise InvalidTokenName(f"A token's name is 1 to {MAX_TOKEN_NAME_LENGTH} printable characters.")
+    if name.strip().casefold() == ADMIN_NAME:
+        raise InvalidTokenName(f'The name "{ADMIN_NAME}" is reserved for ADMIN_API_TOKEN.')
+    return name
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A token of the admin API as stored: never its secret, only when it was made and revoked."""
+
+    token_id: str
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def identity(self) -> Identity:
+        return Identity(self.name, self.role, self.token_id)

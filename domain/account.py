@@ -136,13 +136,14 @@ class Account:
         self.pause_note = note
         return [TimelineEntry.of(change, "enforcement_paused", until=until.isoformat(), note=note)]
 
-    def end_pause(self, change: Change, *, expired: bool = False) -> list[TimelineEntry]:
-        """Holds take effect again."""
+    def end_pause(self, change: Change, *, expired: bool = False, note: str | None = None) -> list[TimelineEntry]:
+        """Holds take effect again (``note``: why finance ended the pause early)."""
         if self.enforcement_paused_until is None:
             return []
         self.enforcement_paused_until = None
         self.pause_note = None
-        return [TimelineEntry.of(change, "enforcement_resumed", expired=expired)]
+        why = {} if note is None else {"note": note}
+        return [TimelineEntry.of(change, "enforcement_resumed", expired=expired, **why)]
 
     def set_credit_limit(self, limit: Decimal | None, change: Change) -> list[TimelineEntry]:
         if limit == self.credit_limit:

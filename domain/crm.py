@@ -48,6 +48,11 @@ def is_crm_account_id(account_id: str) -> bool:
     return crm_row_id(account_id) is not None
 
 
+def crm_actor(user_id: str | None) -> str:
+    """How the timeline names a change from the CRM: ``dynamics:<CRM user id>`` (``dynamics`` when unknown)."""
+    return f"dynamics:{user_id}" if user_id else "dynamics"
+
+
 @dataclass(frozen=True)
 class CrmAccountChange:
     """A CRM account created, updated or deleted: the columns present, as of ``modified_at``."""
@@ -58,10 +63,15 @@ class CrmAccountChange:
     modified_at: datetime
     operation: str
     by_holdfast: bool  # initiated by Holdfast's own application user
+    user_id: str | None = None  # the CRM user behind the change (InitiatingUserId, else UserId)
 
     @property
     def cause(self) -> str:
         return f"dynamics:{self.operation}"
+
+    @property
+    def actor(self) -> str:
+        return crm_actor(self.user_id)
 
 
 @dataclass(frozen=True)
@@ -74,10 +84,15 @@ class CrmOrderChange:
     amount: Decimal | None
     description: str | None
     operation: str
+    user_id: str | None = None  # the CRM user behind the change (InitiatingUserId, else UserId)
 
     @property
     def cause(self) -> str:
         return f"dynamics:{self.operation}"
+
+    @property
+    def actor(self) -> str:
+        return crm_actor(self.user_id)
 
 
 @dataclass

@@ -16,13 +16,26 @@ from services.customers import map_customer
 from services.evaluation import account_evaluation, account_exposure, reevaluate_account
 from services.ports import ServiceContext, TimelineRecord, UnitOfWork
 
-API_ACTOR = "api"
-API_CAUSE = "api"
+API_CAUSE = "api"  # a hold's cause when a person placed it through the API (the actor names who)
 
 
 class AccountNotFound(LookupError):
     def __init__(self, account_id: str) -> None:
         super().__init__(f"No account {account_id} is known.")
+
+
+class NoteRequired(ValueError):
+    """Placing or lifting a manual hold, lifting a lost dispute, starting or ending a pause: each says why."""
+
+    def __init__(self) -> None:
+        super().__init__("A note is required: say why; the timeline keeps it with the name of who did it.")
+
+
+def required_note(note: str | None) -> str:
+    """The note of a change to holds or pauses (NoteRequired when it is missing or blank)."""
+    if note is None or not note.strip():
+        raise NoteRequired()
+    return note
 
 
 class CustomerAlreadyMapped(Exception):
@@ -69,15 +82,16 @@ def _view(uow: UnitOfWork, account: Account, ctx: ServiceContext, now: datetime)
     )
 
 
-def _api_change(now: datetime) -> Change:
-    return Change(at=now, actor=API_ACTOR, cause=API_CAUSE)
+def _api_change(now: datetime, actor: str) -> Change:
+    """A change made through the API (or the dashboard) by ``actor`` (``user:<token name>``)."""
+    return Change(at=now, actor=actor, cause=API_CAUSE)
 
 
 def put_account(
-    uow: UnitOfWork, account_id: str, changes: Mapping[str, Any], ctx: ServiceContext, now: datetime
+    uow: UnitOfWork, account_id: str, changes: Mapping[str, Any], ctx: ServiceContext, now: datetime, *, actor: str
 ) -> tuple[AccountView, bool]:
     """Create or update an account from the fields given; return it and whether it is new."""
-    change = _api_change(now)
+    change = _api_change(now, actor)
     with uow:
         customer_id = changes.get("stripe_customer_id")
         mapping = uow.customers.lock(customer_id, now) if customer_id else None
@@ -145,11 +159,12 @@ def _act_on_account(
     ctx: ServiceContext,
     now: datetime,
     act: Callable[[Account, Change], list[TimelineEntry]],
+    actor: str,
 ) -> AccountView:
     """Finance acts on an account: lock it, let the domain act, re-evaluate, save, answer."""
     with uow:
         account = _get(uow, account_id, lock=True)
-        change = _api_change(now)
+        change = _api_change(now, actor)
         uow.timeline.append(account_id, act(account, change))
         reevaluate_account(uow, account_id, ctx, change, account=account)
         uow.commit()
@@ -157,17 +172,23 @@ def _act_on_account(
 
 
 def place_manual_hold(
-    uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime
+    uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime, *, actor: str
 ) -> AccountView:
-    """Finance places its manual hold (HoldAlreadyPlaced if there is one)."""
-    return _act_on_account(uow, account_id, ctx, now, lambda account, change: account.place_manual_hold(note, change))
+    """Finance places its manual hold, with a note (HoldAlreadyPlaced if there is one)."""
+    required_note(note)
+    return _act_on_account(
+        uow, account_id, ctx, now, lambda account, change: account.place_manual_hold(note, change), actor
+    )
 
 
 def lift_manual_hold(
-    uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime
+    uow: UnitOfWork, account_id: str, note: str | None, ctx: ServiceContext, now: datetime, *, actor: str
 ) -> AccountView:
-    """Finance lifts its manual hold (NoSuchHold if there is none); other holds stay."""
-    return _act_on_account(uow, account_id, ctx, now, lambda account, change: account.lift_manual_hold(note, change))
+    """Finance lifts its manual hold, with a note (NoSuchHold if there is none); other holds stay."""
+    required_note(note)
+    return _act_on_account(
+        uow, account_id, ctx, now, lambda account, change: account.lift_manual_hold(note, change), actor
+    )
 
 
 def account_timeline(
@@ -183,33 +204,50 @@ class PauseRefused(ValueError):
 
 
 def pause_enforcement(
-    uow: UnitOfWork, account_id: str, until: datetime, note: str | None, ctx: ServiceContext, now: datetime
+    uow: UnitOfWork,
+    account_id: str,
+    until: datetime,
+    note: str | None,
+    ctx: ServiceContext,
+    now: datetime,
+    *,
+    actor: str,
 ) -> AccountView:
     """Holds stay recorded but park and block nothing until ``until``; awaiting orders may go."""
+    required_note(note)
     if until <= now:
         raise PauseRefused("A pause must end in the future.")
     return _act_on_account(
-        uow, account_id, ctx, now, lambda account, change: account.pause_enforcement(until, note, change)
+        uow, account_id, ctx, now, lambda account, change: account.pause_enforcement(until, note, change), actor
     )
 
 
-def end_enforcement_pause(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime) -> AccountView:
-    """Holds take effect again (awaiting orders wait, changes are blocked)."""
+def end_enforcement_pause(
+    uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime, *, actor: str, note: str | None
+) -> AccountView:
+    """Finance ends a pause, with a note: holds take effect again (awaiting orders wait, changes are blocked)."""
+    required_note(note)
 
     def end(account: Account, change: Change) -> list[TimelineEntry]:
         if not account.is_paused(now):
             raise PauseRefused(f"Enforcement is not paused for account {account_id}.")
-        return account.end_pause(change)
+        return account.end_pause(change, note=note)
 
-    return _act_on_account(uow, account_id, ctx, now, end)
+    return _act_on_account(uow, account_id, ctx, now, end, actor)
 
 
 class DisputeHoldOpen(ValueError):
     """A dispute still under way cannot be lifted by finance."""
 
 
-def lift_dispute_hold(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime) -> AccountView:
-    """Finance lifts the hold of lost (or appealed, or unknown-status) disputes; one under way keeps holding."""
+def lift_dispute_hold(
+    uow: UnitOfWork, account_id: str, ctx: ServiceContext, now: datetime, *, actor: str, note: str | None
+) -> AccountView:
+    """Finance lifts the hold of lost (or appealed, or unknown-status) disputes, with a note.
+
+    A dispute still under way keeps holding (DisputeHoldOpen).
+    """
+    required_note(note)
     with uow:
         account = _get(uow, account_id, lock=True)
         customer = uow.customers.customer_of(account_id)
@@ -222,9 +260,11 @@ def lift_dispute_hold(uow: UnitOfWork, account_id: str, ctx: ServiceContext, now
                 f"Dispute {', '.join(still_open)} is still under way; its hold lifts when Stripe closes it "
                 "(won, prevented or warning_closed), or can be lifted once it is lost."
             )
-        change = _api_change(now)
+        change = _api_change(now, actor)
         for dispute in disputes:
             uow.disputes.save(replace(dispute, lifted_at=now), now)
+        lifted = [d.dispute_id for d in disputes]
+        uow.timeline.append(account_id, [TimelineEntry.of(change, "dispute_hold_lifted", disputes=lifted, note=note)])
         reevaluate_account(uow, account_id, ctx, change, account=account)
         uow.commit()
         return _view(uow, account, ctx, now)

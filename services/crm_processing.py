@@ -29,7 +29,8 @@ from services.ports import (
 
 log = structlog.get_logger(__name__)
 
-ACTOR = "dynamics"
+# The timeline's actor of a CRM change is ``dynamics:<CRM user id>``, the user behind the delivery
+# (CrmAccountChange.actor, CrmOrderChange.actor).
 
 
 def crm_handler(translator: CrmTranslator) -> Handler:
@@ -50,7 +51,7 @@ def apply_account_change_from_crm(
     uow: UnitOfWork, change: CrmAccountChange, ctx: ServiceContext, now: datetime
 ) -> Handled:
     """Create, update or delete an account as the CRM says, then re-evaluate it."""
-    at = Change(now, ACTOR, change.cause)
+    at = Change(now, change.actor, change.cause)
     customer_id = change.values.get(STRIPE_CUSTOMER_ID)
     # Lock order everywhere: the Stripe customer first, then the account.
     mapping = uow.customers.lock(customer_id, now) if isinstance(customer_id, str) and customer_id else None
@@ -106,7 +107,7 @@ def apply_account_change_from_crm(
 
 def apply_order_change_from_crm(uow: UnitOfWork, change: CrmOrderChange, ctx: ServiceContext, now: datetime) -> Handled:
     """A sales order submitted becomes a provisioning request; canceled, it is cancelled if not yet sent."""
-    at = Change(now, ACTOR, change.cause)
+    at = Change(now, change.actor, change.cause)
     if change.state_code == SUBMITTED:
         return _submitted(uow, change, ctx, at)
     if change.state_code == CANCELED:

@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     from webhooks import dynamics, health, metrics, stripe
     from webhooks.api import init_api
+    from webhooks.cli import register_commands
     from webhooks.errors import register_error_handlers
     from webhooks.request_ids import init_request_ids
 
@@ -33,4 +34,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api = init_api(app)
     for blueprint in (stripe.blp, dynamics.blp, health.blp):  # in /openapi.json too, without a token
         api.register_blueprint(blueprint)
+    register_commands(app)
     return app

@@ -6,12 +6,13 @@ gauges are counted in the database at scrape time.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from adapters.db.gauges import read_gauges
 from adapters.metrics import exposition
-from webhooks.api.auth import require_admin_token
+from domain.access import Right
+from webhooks.api.auth import authenticate_request
 from webhooks.context import container
 from webhooks.errors import ApiError
 
@@ -19,12 +20,14 @@ bp = Blueprint("metrics", __name__)
 
 
 def require_scrape_token() -> None:
-    """Any valid token may scrape (scrapers send it as a bearer token).
+    """Any valid token may scrape (scrapers send it as a bearer token): every role reads metrics.
 
-    Until personal tokens exist, the one valid token is ADMIN_API_TOKEN: this is the one place to
-    accept any personal token instead (viewer and up: PRODUCT.md's roles let every role read metrics).
+    No token, or an unknown or revoked one: 401 with a sentence, as on /api.
     """
-    require_admin_token()
+    identity = authenticate_request()
+    g.identity = identity
+    if not identity.may(Right.READ):  # every role has it (PRODUCT.md); kept so a new role cannot slip past
+        raise ApiError(403, "forbidden", f"The role {identity.role} does not have the right {Right.READ}.")
 
 
 @bp.get("/metrics")

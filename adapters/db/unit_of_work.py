@@ -14,6 +14,7 @@ from adapters.db.disputes import SqlDisputeRepository
 from adapters.db.inbox import SqlInboxRepository
 from adapters.db.provisioning_requests import SqlProvisioningRepository
 from adapters.db.timeline import SqlTimelineRepository
+from adapters.db.tokens import SqlTokenRepository
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,7 @@ class SqlUnitOfWork:
         self.timeline = SqlTimelineRepository(self.session)
         self.requests = SqlProvisioningRepository(self.session)
         self.disputes = SqlDisputeRepository(self.session)
+        self.tokens = SqlTokenRepository(self.session)
         self._after_commit = []
         return self
 

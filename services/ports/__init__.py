@@ -33,6 +33,7 @@ from services.ports.repositories import (
     ProvisioningRepository,
     TimelineRecord,
     TimelineRepository,
+    TokenRepository,
     UnitOfWork,
     UnitOfWorkFactory,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "StripeTranslator",
     "TimelineRecord",
     "TimelineRepository",
+    "TokenRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]

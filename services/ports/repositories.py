@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, Self
 
+from domain.access import ApiToken
 from domain.account import Account
 from domain.crm import CrmAccountState
 from domain.disputes import DisputeFact
@@ -92,6 +93,22 @@ class DisputeRepository(Protocol):
     def for_customer(self, customer_id: str) -> list[DisputeFact]: ...
 
 
+class TokenRepository(Protocol):
+    def add(self, token: ApiToken, secret_hash: str) -> None:
+        """Store a new token and the hash of its secret (TokenNameTaken if a token not revoked has its name)."""
+
+    def active_named(self, name: str) -> ApiToken | None: ...
+
+    def get(self, token_id: str) -> ApiToken | None: ...
+
+    def by_secret_hash(self, secret_hash: str) -> tuple[ApiToken, str] | None:
+        """The token whose secret has this hash, and the hash as stored."""
+
+    def revoke(self, token_id: str, now: datetime) -> None: ...
+
+    def page(self, after: tuple[datetime, str] | None, limit: int) -> list[ApiToken]: ...
+
+
 class TimelineRepository(Protocol):
     def append(self, account_id: str, entries: Iterable[TimelineEntry]) -> None: ...
 
@@ -165,6 +182,9 @@ class UnitOfWork(Protocol):
 
     @property
     def disputes(self) -> DisputeRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
 
     def __enter__(self) -> Self: ...
 

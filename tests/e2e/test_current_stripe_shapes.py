@@ -103,7 +103,7 @@ def test_current_dispute_events_through_a_customer_account(
         client, container, "charge.dispute.updated.appeal_under_review.json", status="new_in_2027", **third
     ) == ("processed")
     assert reasons() == ["dispute"]
-    lifted = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+    lifted = client.delete("/api/accounts/acme/holds/dispute", json={"note": "written off"}, headers=admin)
     assert lifted.status_code == 200 and lifted.json["holds"] == []
 
     thin = json.loads((CURRENT_SHAPES / "v2.core.event.v1.invoice.paid.json").read_text())

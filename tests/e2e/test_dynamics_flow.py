@@ -146,7 +146,7 @@ def test_a_429_from_the_web_api_is_waited_out(
     crm.script("PATCH", PATCH_PATH, Reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}), Reply(204))
     send(client, account_create(ACCOUNT))
     wait_for(lambda: all_processed(container), what="the account")
-    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual"}, headers=admin)
+    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual", "note": "fraud check"}, headers=admin)
     wait_for(lambda: len(crm.received("PATCH", PATCH_PATH)) == 2, timeout=30, what="the retried PATCH")
     first, second = crm.received("PATCH", PATCH_PATH)
     assert second.at - first.at >= 1.0

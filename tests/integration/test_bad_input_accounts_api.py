@@ -87,8 +87,8 @@ def test_an_account_cannot_take_a_stripe_customer_mapped_to_another(
 ACCOUNT_ROUTES = [
     pytest.param("PUT", "/api/accounts/{id}", {"name": "x"}, id="put-account"),
     pytest.param("GET", "/api/accounts/{id}", None, id="get-account"),
-    pytest.param("POST", "/api/accounts/{id}/holds", {"reason": "manual"}, id="place-hold"),
-    pytest.param("DELETE", "/api/accounts/{id}/holds/manual", None, id="lift-hold"),
+    pytest.param("POST", "/api/accounts/{id}/holds", {"reason": "manual", "note": "a note"}, id="place-hold"),
+    pytest.param("DELETE", "/api/accounts/{id}/holds/manual?note=paid", None, id="lift-hold"),
     pytest.param("GET", "/api/accounts/{id}/timeline", None, id="timeline"),
 ]
 

@@ -63,7 +63,7 @@ def test_lifting_a_manual_hold_that_does_not_exist_is_not_found(
     client: Any, admin: dict[str, str], seeded: None, nothing_changes: NothingChanges
 ) -> None:
     with nothing_changes():
-        response = client.delete("/api/accounts/globex/holds/manual", headers=admin)
+        response = client.delete("/api/accounts/globex/holds/manual?note=paid", headers=admin)
     refused(response, 404, "hold_not_found")
 
 
@@ -80,7 +80,7 @@ def test_lifting_a_dispute_hold_that_does_not_exist_is_refused(
     client: Any, admin: dict[str, str], seeded: None, nothing_changes: NothingChanges
 ) -> None:
     with nothing_changes():
-        response = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+        response = client.delete("/api/accounts/acme/holds/dispute?note=written+off", headers=admin)
     refused(response, 404, "hold_not_found")
 
 

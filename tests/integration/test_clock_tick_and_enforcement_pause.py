@@ -108,22 +108,24 @@ def test_a_pause_lets_awaiting_orders_go_and_holds_apply_again_when_it_ends(
     assert body["enforcement_paused_until"] is not None
     assert client.get(f"/api/provisioning/{first.json['request_id']}", headers=admin).json["state"] == "queued"
 
-    ended = client.delete(f"/api/accounts/{ACCOUNT}/enforcement-pause", headers=admin)
+    ended = client.delete(f"/api/accounts/{ACCOUNT}/enforcement-pause?note=paid", headers=admin)
     assert ended.status_code == 200 and ended.json["enforcement_paused_until"] is None
     assert ended.json["parks_provisioning"]
     second = client.post(f"/api/accounts/{ACCOUNT}/orders", json={"order_id": "SO-2", "amount": "10"}, headers=admin)
     assert second.json["waiting_for"] == ["credit_review"]
     timeline = kinds(client, admin, ACCOUNT)
     assert "enforcement_paused" in timeline and "enforcement_resumed" in timeline
-    assert client.delete(f"/api/accounts/{ACCOUNT}/enforcement-pause", headers=admin).status_code == 404
+    assert client.delete(f"/api/accounts/{ACCOUNT}/enforcement-pause?note=paid", headers=admin).status_code == 404
 
 
 def test_a_pause_expires_by_time_through_the_tick(client: Any, admin: dict[str, str], container: Any) -> None:
     client.put("/api/accounts/acme", json={"name": "Acme"}, headers=admin)
-    client.post("/api/accounts/acme/holds", json={"reason": "manual"}, headers=admin)
+    client.post("/api/accounts/acme/holds", json={"reason": "manual", "note": "fraud check"}, headers=admin)
     now = container.clock()
     client.put(
-        "/api/accounts/acme/enforcement-pause", json={"until": (now + timedelta(hours=1)).isoformat()}, headers=admin
+        "/api/accounts/acme/enforcement-pause",
+        json={"until": (now + timedelta(hours=1)).isoformat(), "note": "one hour"},
+        headers=admin,
     )
     assert not get_account(client, admin)["blocks_changes"]
     assert tick(container.uow(), container.context, now + timedelta(minutes=59)) == 0
@@ -140,9 +142,13 @@ def test_a_pause_must_end_in_the_future_and_carry_a_time_zone(
 ) -> None:
     client.put("/api/accounts/acme", json={"name": "Acme"}, headers=admin)
     past = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    response = client.put("/api/accounts/acme/enforcement-pause", json={"until": past}, headers=admin)
+    response = client.put(
+        "/api/accounts/acme/enforcement-pause", json={"until": past, "note": "too late"}, headers=admin
+    )
     assert response.status_code == 400 and response.json["error"] == "invalid_pause"
-    naive = client.put("/api/accounts/acme/enforcement-pause", json={"until": "2099-01-01T00:00:00"}, headers=admin)
+    naive = client.put(
+        "/api/accounts/acme/enforcement-pause", json={"until": "2099-01-01T00:00:00", "note": "naive"}, headers=admin
+    )
     assert naive.status_code == 400 and naive.json["error"] == "validation_error"
     assert "enforcement_paused" not in kinds(client, admin)
 
@@ -158,7 +164,9 @@ def test_a_crm_order_accepted_during_a_pause_is_provisioned_and_a_new_one_waits_
     )
     process_pending(container)
     until = (container.clock() + timedelta(days=1)).isoformat()
-    client.put(f"/api/accounts/{ACCOUNT}/enforcement-pause", json={"until": until}, headers=admin)
+    client.put(
+        f"/api/accounts/{ACCOUNT}/enforcement-pause", json={"until": until, "note": "key customer"}, headers=admin
+    )
     client.post(
         f"/webhooks/dynamics?code={key}",
         data=encode(salesorder(str(uuid.uuid4()), ACCOUNT, state=1)),

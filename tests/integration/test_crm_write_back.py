@@ -35,7 +35,7 @@ def writer(crm: HttpsServer) -> DynamicsWebApi:
 @pytest.fixture
 def held(client: Any, admin: dict[str, str]) -> str:
     client.put(f"/api/accounts/{ACCOUNT}", json={"name": "Acme"}, headers=admin)
-    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual"}, headers=admin)
+    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual", "note": "fraud check"}, headers=admin)
     return ACCOUNT
 
 
@@ -106,7 +106,7 @@ def test_a_write_lost_with_its_message_is_sent_again_by_the_sweep_and_then_no_mo
     lost = RecordingPublisher()  # the write-back's message never reaches a worker
     ctx = dataclasses.replace(container.context, crm_write_back=True, publisher=lost)
     now = container.clock()
-    place_manual_hold(container.uow(), ACCOUNT, "fraud check", ctx, now)
+    place_manual_hold(container.uow(), ACCOUNT, "fraud check", ctx, now, actor="user:maria")
     assert lost.write_backs == [ACCOUNT] and crm_sync_due(container) is not None
 
     sweeper = RecordingPublisher()

@@ -229,7 +229,7 @@ def test_an_appeal_keeps_the_hold_and_finance_can_still_lift_it(
     (hold,) = account(client, admin)["holds"]
     assert hold["reason"] == "dispute" and hold["cause"] == f"stripe:{events[0]['id']}"
     assert dispute_status(container) == "appeal_under_review"
-    lifted = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+    lifted = client.delete("/api/accounts/acme/holds/dispute", json={"note": "written off"}, headers=admin)
     assert lifted.status_code == 200 and lifted.json["holds"] == []
 
 
@@ -249,7 +249,7 @@ def test_an_unknown_dispute_status_holds_as_open_fails_nothing_and_can_be_lifted
     assert reasons(client, admin) == ["dispute"]
     assert dispute_status(container) == "arbitration_pending"  # recorded as Stripe sent it
     assert sum("dispute_status_unknown" in r.getMessage() for r in caplog.records) <= 1
-    lifted = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+    lifted = client.delete("/api/accounts/acme/holds/dispute", json={"note": "written off"}, headers=admin)
     assert lifted.status_code == 200 and lifted.json["holds"] == []
 
 
@@ -257,7 +257,7 @@ def test_a_dispute_under_way_cannot_be_lifted(
     client: Any, admin: dict[str, str], container: Any, disputed: Any
 ) -> None:
     deliver(client, container, current_fixture("charge.dispute.created.json"))
-    refused = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+    refused = client.delete("/api/accounts/acme/holds/dispute", json={"note": "written off"}, headers=admin)
     assert refused.status_code == 409 and refused.json["error"] == "dispute_open"
     assert "under way" in refused.json["message"]
 

@@ -52,12 +52,12 @@ def test_a_lost_dispute_holds_until_finance_lifts_it(
     event = opened()
     post_stripe(client, event)
     process_pending(container)
-    refused = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+    refused = client.delete("/api/accounts/acme/holds/dispute", json={"note": "written off"}, headers=admin)
     assert refused.status_code == 409 and refused.json["error"] == "dispute_open"
     post_stripe(client, closed("dp_1", "lost", event))
     process_pending(container)
     assert reasons(client, admin) == ["dispute"]
-    lifted = client.delete("/api/accounts/acme/holds/dispute", headers=admin)
+    lifted = client.delete("/api/accounts/acme/holds/dispute", json={"note": "written off"}, headers=admin)
     assert lifted.status_code == 200 and lifted.json["holds"] == []
 
 

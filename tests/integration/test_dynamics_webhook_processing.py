@@ -224,7 +224,7 @@ def test_an_update_older_than_one_applied_changes_nothing(client: Any, admin: di
 
 def test_creditonhold_false_releases_only_the_credit_review(client: Any, admin: dict[str, str], container: Any) -> None:
     deliver(client, container, account_create(ACCOUNT, credit_on_hold=True))
-    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual"}, headers=admin)
+    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual", "note": "fraud check"}, headers=admin)
     deliver(client, container, account_update(ACCOUNT, {"creditonhold": False}))
     assert [h["reason"] for h in get_account(client, admin)["holds"]] == ["manual"]
     assert "crm_hold_restored" in kinds(client, admin)
@@ -271,7 +271,7 @@ def test_an_order_submitted_while_changes_are_blocked_is_refused_on_the_timeline
     client: Any, admin: dict[str, str], container: Any
 ) -> None:
     deliver(client, container, account_create(ACCOUNT))
-    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual"}, headers=admin)
+    client.post(f"/api/accounts/{ACCOUNT}/holds", json={"reason": "manual", "note": "fraud check"}, headers=admin)
     deliver(client, container, salesorder(str(uuid.uuid4()), ACCOUNT, state=1))
     (request,) = client.get("/api/provisioning", headers=admin).json["items"]
     assert request["state"] == "cancelled" and "credit hold" in request["failure"]

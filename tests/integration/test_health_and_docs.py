@@ -60,7 +60,12 @@ def test_the_openapi_document_describes_the_api_from_its_schemas(client: Any) ->
         "enforcement_paused_until",
         "awaiting",
     }
-    assert spec["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    bearer = spec["components"]["securitySchemes"]["bearer"]
+    assert {k: v for k, v in bearer.items() if k != "description"} == {"type": "http", "scheme": "bearer"}
+    assert "/api/tokens" in bearer["description"] and "403" in bearer["description"]
+    hold = spec["paths"]["/api/accounts/{account_id}/holds"]["post"]
+    assert (hold["x-required-right"], hold["x-roles"]) == ("manage_holds", ["finance", "admin"])
+    assert {"401", "403"} <= set(hold["responses"])
 
 
 def test_the_webhooks_and_health_checks_are_in_the_openapi_document_with_their_answers(client: Any) -> None:

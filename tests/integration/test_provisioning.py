@@ -246,8 +246,8 @@ def test_the_same_order_id_again_returns_the_same_request_and_sends_nothing_more
 def test_a_reevaluation_that_runs_twice_dispatches_nothing_twice(
     client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str
 ) -> None:
-    client.post(f"/api/accounts/{acme}/holds", json={"reason": "manual"}, headers=admin)
-    client.delete(f"/api/accounts/{acme}/holds/manual", headers=admin)
+    client.post(f"/api/accounts/{acme}/holds", json={"reason": "manual", "note": "fraud review"}, headers=admin)
+    client.delete(f"/api/accounts/{acme}/holds/manual?note=cleared", headers=admin)
     client.put(f"/api/accounts/{acme}", json={"credit_limit": "5.00"}, headers=admin)
     order_id = order(client, admin, acme, "SO-1", "10.00").json["request_id"]
     client.put(f"/api/accounts/{acme}", json={"credit_limit": "50.00"}, headers=admin)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from domain.access import RIGHTS, Identity, Right, Role, may
+from domain.access import RIGHTS, ApiToken, Identity, InvalidTokenName, Right, Role, check_token_name, may
 
 # PRODUCT.md: viewer reads everything; sales: viewer and submit orders; finance: sales, and
 # holds, disputes, pauses, accounts and limits, retries, what-if; ops: viewer, and the ops
@@ -40,3 +42,20 @@ def test_an_identity_acts_on_the_timeline_under_its_name() -> None:
     finance = Identity("maria", Role.FINANCE, "tok_1")
     assert finance.actor == "user:maria"
     assert finance.may(Right.MANAGE_HOLDS) and not finance.may(Right.OPERATE)
+
+
+@pytest.mark.parametrize("name", ["maria", "Finance bot 2", "x" * 100, "Zoë"])
+def test_a_token_name_is_one_to_a_hundred_printable_characters(name: str) -> None:
+    assert check_token_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "  ", "x" * 101, "new\nline", "nul\x00", "admin", "ADMIN", " admin "])
+def test_a_token_name_that_is_empty_long_unprintable_or_admin_is_refused(name: str) -> None:
+    with pytest.raises(InvalidTokenName):
+        check_token_name(name)
+
+
+def test_a_token_acts_as_its_name_and_role() -> None:
+    token = ApiToken("tok-1", "maria", Role.FINANCE, datetime(2026, 1, 1, tzinfo=UTC))
+    assert token.identity() == Identity("maria", Role.FINANCE, "tok-1")
+    assert token.identity().actor == "user:maria" and not token.revoked

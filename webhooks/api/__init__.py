@@ -90,16 +90,21 @@ def refuse_oversized_body() -> None:
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
-    """The admin API's blueprints: their arguments are parsed by Holdfast's parser.
+    """The admin API's blueprints: every route is authorized, and its arguments parsed by Holdfast's parser.
 
-    flask-smorest reads ``ARGUMENTS_PARSER`` from the blueprint when ``@blp.arguments`` runs.
+    Each view declares the right it needs with ``@requires`` (webhooks/api/auth.py); one without is refused.
+
+        flask-smorest reads ``ARGUMENTS_PARSER`` from the blueprint when ``@blp.arguments`` runs.
     """
 
     ARGUMENTS_PARSER = _Parser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from webhooks.api.auth import authorize
+
         self.before_request(refuse_oversized_body)
+        self.before_request(authorize)  # before the view, so before any body is parsed
 
 
 class HoldfastApi(Api):  # type: ignore[misc]
@@ -153,7 +158,19 @@ def init_api(app: Flask) -> HoldfastApi:
         IdWithSlashesConverter,
         lambda _: {"type": "string", "minLength": 1, "description": 'May contain "/", sent percent-encoded (%2F).'},
     )
-    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme(
+        "bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A token made with POST /api/tokens (or `tokens create`), or ADMIN_API_TOKEN (the admin named "
+                '"admin"). Its role decides what it may do: each operation names the right it needs '
+                "(x-required-right) and the roles that have it (x-roles). No token, or an unknown or revoked "
+                "one: 401; a role without the right: 403."
+            ),
+        },
+    )
     api.spec.components.security_scheme(
         "dynamics_webhook_key",
         {
@@ -165,8 +182,8 @@ def init_api(app: Flask) -> HoldfastApi:
     )
     api.register_field(Money, None, None)  # no type of its own: Money.OPENAPI says what it is
     api.ma_plugin.converter.add_attribute_function(_money_property)
-    from webhooks.api import accounts, events, ops, provisioning
+    from webhooks.api import accounts, events, ops, provisioning, tokens
 
-    for blueprint in (accounts.blp, events.blp, ops.blp, provisioning.blp):
+    for blueprint in (accounts.blp, events.blp, ops.blp, provisioning.blp, tokens.blp):
         api.register_blueprint(blueprint)
     return api

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.access import Right
 from services import inbox as inbox_service
 from webhooks.api import Blueprint
-from webhooks.api.auth import require_admin_token
+from webhooks.api.auth import requires
 from webhooks.api.pagination import decode_int_cursor, encode_cursor
 from webhooks.api.schemas import ErrorSchema, InboxEventSchema, InboxPageSchema, InboxQuerySchema
 from webhooks.context import container
 from webhooks.errors import ApiError
 
 blp = Blueprint("events", __name__, url_prefix="/api/events", description="Stored webhook deliveries")
-blp.before_request(require_admin_token)
 
 
 @blp.route("", methods=["GET"])
 @blp.arguments(InboxQuerySchema, location="query")
 @blp.response(200, InboxPageSchema)
+@requires(Right.READ)
 def list_events(query: dict[str, Any]) -> dict[str, Any]:
     """Stored deliveries, oldest first; ``status=failed`` lists those to replay."""
     c = container()
@@ -34,6 +35,7 @@ def list_events(query: dict[str, Any]) -> dict[str, Any]:
 @blp.response(202, InboxEventSchema)
 @blp.alt_response(404, schema=ErrorSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The event has not failed.")
+@requires(Right.OPERATE)
 def replay(source: str, event_id: str) -> Any:
     """Process a failed event again; an id that contains "/" (a Dynamics key) is sent percent-encoded or raw."""
     if not (source.isprintable() and event_id.isprintable()):

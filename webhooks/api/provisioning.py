@@ -6,15 +6,16 @@ import json
 from datetime import datetime
 from typing import Any
 
+from domain.access import Right
 from domain.account import canonical_account_id
 from domain.money import TooManyDecimals
 from domain.provisioning import TransitionRefused
 from domain.timeline import Change
 from services import orders as service
-from services.accounts import AccountNotFound
+from services.accounts import API_CAUSE, AccountNotFound
 from webhooks.api import Blueprint
 from webhooks.api.accounts import checked_account_id
-from webhooks.api.auth import require_admin_token
+from webhooks.api.auth import current_identity, requires
 from webhooks.api.order_schemas import (
     AccountOnHoldSchema,
     OrderCreateSchema,
@@ -29,11 +30,11 @@ from webhooks.context import container
 from webhooks.errors import ApiError
 
 blp = Blueprint("provisioning", __name__, url_prefix="/api", description="Orders and provisioning requests")
-blp.before_request(require_admin_token)
 
 
 def _api_change() -> Change:
-    return Change(container().clock(), "api", "api")
+    """A change made through the API, by the token's person or system (``user:<token name>``)."""
+    return Change(container().clock(), current_identity().actor, API_CAUSE)
 
 
 def checked_request_id(request_id: str) -> str:
@@ -57,6 +58,7 @@ def _not_found(error: LookupError) -> ApiError:
 @blp.alt_response(
     409, schema=AccountOnHoldSchema, description="The account's holds block changes, or the order id is taken."
 )
+@requires(Right.SUBMIT_ORDERS)
 def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
     """Submit an order: dispatched at once, parked as awaiting, or refused while changes are blocked."""
     c = container()
@@ -82,6 +84,7 @@ def submit_order(body: dict[str, Any], account_id: str) -> tuple[Any, int]:
 @blp.route("/provisioning", methods=["GET"])
 @blp.arguments(ProvisioningQuerySchema, location="query")
 @blp.response(200, ProvisioningPageSchema)
+@requires(Right.READ)
 def list_requests(query: dict[str, Any]) -> dict[str, Any]:
     """Requests oldest first, by state and account."""
     c = container()
@@ -114,6 +117,7 @@ def _decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 @blp.route("/provisioning/<request_id>", methods=["GET"])
 @blp.response(200, ProvisioningRequestSchema)
 @blp.alt_response(404, schema=ErrorSchema)
+@requires(Right.READ)
 def get_request(request_id: str) -> Any:
     """One request with its state, what it waits for, and every attempt."""
     try:
@@ -126,6 +130,7 @@ def get_request(request_id: str) -> Any:
 @blp.response(202, ProvisioningRequestSchema)
 @blp.alt_response(404, schema=ErrorSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The request has not failed.")
+@requires(Right.RETRY_REQUESTS)
 def retry_request(request_id: str) -> Any:
     """Send a failed request again, with the same idempotency key (``awaiting`` while its account is held)."""
     c = container()
@@ -141,6 +146,7 @@ def retry_request(request_id: str) -> Any:
 @blp.response(200, ProvisioningRequestSchema)
 @blp.alt_response(404, schema=ErrorSchema)
 @blp.alt_response(409, schema=ErrorSchema, description="The request was already dispatched.")
+@requires(Right.SUBMIT_ORDERS)
 def cancel_request(request_id: str) -> Any:
     """Cancel a request that has not been dispatched."""
     c = container()
@@ -155,6 +161,7 @@ def cancel_request(request_id: str) -> Any:
 @blp.route("/accounts/<account_id>/provisioning/retry", methods=["POST"])
 @blp.response(202, RetriedSchema)
 @blp.alt_response(404, schema=ErrorSchema)
+@requires(Right.RETRY_REQUESTS)
 def retry_account_requests(account_id: str) -> dict[str, int]:
     """Send every failed request of the account again (each ``awaiting`` while the account is held)."""
     c = container()

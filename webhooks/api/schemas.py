@@ -144,9 +144,12 @@ class AccountPageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+NOTE_DESCRIPTION = "Why: required; kept on the account's timeline with the name of the token that did it."
+
+
 class HoldCreateSchema(StrictSchema):
     reason = Text(required=True)
-    note = Text(allow_none=True, validate=validate.Length(max=2000))
+    note = Text(allow_none=True, validate=validate.Length(max=2000), metadata={"description": NOTE_DESCRIPTION})
 
     @validates("reason")
     def _only_manual(self, value: str, **_: Any) -> None:
@@ -157,14 +160,20 @@ class HoldCreateSchema(StrictSchema):
 
 
 class HoldLiftQuerySchema(StrictSchema):
-    note = Text(validate=validate.Length(max=2000))
+    note = Text(validate=validate.Length(max=2000), metadata={"description": NOTE_DESCRIPTION + " Or in the body."})
+
+
+class NoteBodySchema(StrictSchema):
+    """The optional body of a DELETE that needs a note (it may come as ``?note=`` instead)."""
+
+    note = Text(allow_none=True, validate=validate.Length(max=2000), metadata={"description": NOTE_DESCRIPTION})
 
 
 class PauseSchema(StrictSchema):
     until = fields.AwareDateTime(
         required=True, metadata={"description": "ISO 8601 with a time zone; holds take effect again then"}
     )
-    note = Text(allow_none=True, validate=validate.Length(max=2000))
+    note = Text(allow_none=True, validate=validate.Length(max=2000), metadata={"description": NOTE_DESCRIPTION})
 
 
 class TimelineEntrySchema(Schema):
