@@ -20,9 +20,14 @@ keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
 accesslog = "-"
-access_log_format = '{"message": "request", "method": "%(m)s", "path": "%(U)s", "status": %(s)s, "duration_ms": %(M)s}'
 errorlog = "-"
+# Both logs in the app's JSON shape (level, timestamp, event); an access line is the event
+# "request" with method, path, status, duration_ms and request_id.
+logger_class = "bootstrap.gunicorn_logging.JsonLogger"
 forwarded_allow_ips = "*"
+# gunicorn 25.1+ opens a control socket (for gunicornc) under $XDG_RUNTIME_DIR or ~/.gunicorn:
+# a file outside the project that nothing here uses, and two instances on one machine share it.
+control_socket_disable = True
 
 
 def on_starting(server: Arbiter) -> None:

@@ -16,6 +16,9 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
+# kombu's filesystem transport, with a host named: without one, kombu warns "No hostname was
+# supplied. Reverting to default 'localhost'" at every connection (the folders are set apart).
+EMBEDDED_BROKER_URL = "filesystem://localhost/"
 
 
 class ConfigurationError(RuntimeError):
@@ -183,8 +186,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     raw_redis = env.get("REDIS_URL", "").strip()
     embedded = not raw_db and not raw_redis
     database_url = database_url_for_sqlalchemy(raw_db) if raw_db else f"sqlite:///{instance_dir / 'holdfast.sqlite3'}"
-    broker_url = raw_redis or "filesystem://"
-    if not (broker_url.startswith(("redis://", "rediss://")) or broker_url == "filesystem://"):
+    broker_url = raw_redis or EMBEDDED_BROKER_URL
+    if not (broker_url.startswith(("redis://", "rediss://")) or broker_url == EMBEDDED_BROKER_URL):
         raise ConfigurationError("REDIS_URL must start with redis:// or rediss://.")
 
     secrets = _split_secrets(env.get("STRIPE_WEBHOOK_SECRET"))

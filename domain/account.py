@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from domain.holds import Hold, HoldReason, WantedHold
-from domain.money import format_amount
+from domain.money import decimal_places, exponent, format_amount
 from domain.policy import HoldPolicy
 from domain.timeline import Change, TimelineEntry
 
@@ -157,6 +157,19 @@ class Account:
                 after=None if limit is None else format_amount(limit, self.currency),
             )
         ]
+
+    def adopt_currency(self, currency: str | None, taken_from: str, change: Change) -> list[TimelineEntry]:
+        """Take the currency Stripe bills this account in (its customer's, or its first invoice's) if it has none.
+
+        A currency already set (through the API, or taken before) is never replaced, and none is
+        taken that the credit limit cannot be written in (a limit of "100.50" and yen).
+        """
+        if self.currency is not None or not currency:
+            return []
+        if self.credit_limit is not None and decimal_places(self.credit_limit) > exponent(currency):
+            return []
+        self.currency = currency
+        return [TimelineEntry.of(change, "account_updated", currency=currency, taken_from=taken_from)]
 
     def _place(self, hold: Hold, change: Change) -> TimelineEntry:
         self.holds[hold.reason] = hold

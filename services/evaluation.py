@@ -15,7 +15,9 @@ import structlog
 
 from domain.account import Account
 from domain.crm import is_crm_account_id
+from domain.disputes import DisputeFact
 from domain.evaluation import Evaluation, evaluate, settle
+from domain.invoices import InvoiceFact
 from domain.policy import HoldPolicy
 from domain.provisioning import admit, counted_exposure
 from domain.timeline import Change, TimelineEntry
@@ -24,12 +26,38 @@ from services.ports import ServiceContext, UnitOfWork
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class StripeFacts:
+    """What Stripe said about the account's customer: its invoices and its disputes."""
+
+    invoices: list[InvoiceFact]
+    disputes: list[DisputeFact]
+
+
+def stripe_facts(uow: UnitOfWork, account_id: str) -> StripeFacts:
+    customer = uow.customers.customer_of(account_id)
+    if customer is None:
+        return StripeFacts([], [])
+    return StripeFacts(uow.invoices.for_customer(customer), uow.disputes.for_customer(customer))
+
+
+def _evaluate(account: Account, facts: StripeFacts, policy: HoldPolicy, now: datetime) -> Evaluation:
+    return evaluate(
+        facts.invoices, policy, now, credit_review_cause=account.credit_review_cause, disputes=facts.disputes
+    )
+
+
 def account_evaluation(uow: UnitOfWork, account: Account, policy: HoldPolicy, now: datetime) -> Evaluation:
     """Evaluate without changing anything (for reads)."""
-    customer = uow.customers.customer_of(account.account_id)
-    invoices = uow.invoices.for_customer(customer) if customer else []
-    disputes = uow.disputes.for_customer(customer) if customer else []
-    return evaluate(invoices, policy, now, credit_review_cause=account.credit_review_cause, disputes=disputes)
+    return _evaluate(account, stripe_facts(uow, account.account_id), policy, now)
+
+
+def _currency_of_first_invoice(account: Account, invoices: list[InvoiceFact], change: Change) -> list[TimelineEntry]:
+    """An account without a currency takes its first invoice's (the earliest seen): its orders then carry it."""
+    if account.currency is not None or not invoices:
+        return []
+    first = min(invoices, key=lambda fact: (fact.event_created, fact.invoice_id))
+    return account.adopt_currency(first.currency, f"stripe invoice {first.invoice_id}", change)
 
 
 @dataclass(frozen=True)
@@ -68,7 +96,9 @@ def reevaluate_account(
     entries: list[TimelineEntry] = []
     if account.enforcement_paused_until is not None and account.enforcement_paused_until <= change.at:
         entries += account.end_pause(change, expired=True)
-    evaluation = account_evaluation(uow, account, ctx.policy, change.at)
+    facts = stripe_facts(uow, account_id)
+    entries += _currency_of_first_invoice(account, facts.invoices, change)
+    evaluation = _evaluate(account, facts, ctx.policy, change.at)
     entries += settle(account, evaluation, change)
     next_change = evaluation.next_change_at
     if account.enforcement_paused_until is not None and account.enforcement_paused_until > change.at:

@@ -18,6 +18,7 @@ from enum import StrEnum
 import structlog
 
 from domain.account import Account
+from domain.holds import HoldReason
 from domain.money import check_currency_places, format_amount
 from domain.provisioning import ACCOUNT, ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
@@ -43,15 +44,42 @@ class RequestNotFound(LookupError):
         super().__init__(f"No provisioning request {request_id} is known.")
 
 
+# What sales may tell the customer about each hold, and who lifts it: a sentence per reason.
+WHAT_THE_HOLD_MEANS = {
+    HoldReason.NON_PAYMENT: (
+        "This account has an unpaid invoice: once the customer pays it (or updates the payment method and "
+        "the payment goes through), the hold lifts by itself."
+    ),
+    HoldReason.DISPUTE: (
+        "The customer disputed a payment with their bank (a chargeback): the hold lifts when the dispute "
+        "closes in our favour, or when finance lifts it."
+    ),
+    HoldReason.CREDIT_REVIEW: (
+        "Finance is reviewing this account's credit: the hold lifts when finance clears the review in the CRM."
+    ),
+    HoldReason.MANUAL: (
+        "Finance has put this account on hold: ask finance why before telling the customer anything; finance lifts it."
+    ),
+}
+
+
+def what_the_hold_means(reason: str) -> str:
+    """The sentence sales reads for one hold reason."""
+    try:
+        return WHAT_THE_HOLD_MEANS[HoldReason(reason)]
+    except ValueError:
+        return f"Ask finance about the {reason.replace('_', ' ')} hold."
+
+
 class AccountOnHold(Exception):
-    """Changes to this account are blocked by its holds."""
+    """Changes to this account are blocked by its holds; the message says why, a sentence per reason."""
 
     def __init__(self, account_id: str, reasons: Sequence[str]) -> None:
         self.reasons = list(reasons)
         listed = ", ".join(r.replace("_", " ") for r in reasons)
         super().__init__(
             f"Account {account_id} is on credit hold ({listed}): no new orders or changes can be accepted "
-            "until the hold is lifted. Please contact finance to settle the account."
+            "until the hold is lifted. " + " ".join(what_the_hold_means(r) for r in reasons)
         )
 
 

@@ -116,5 +116,8 @@ def _apply_customer(
         account.name, account.currency = details.name, details.currency
         uow.accounts.save(account, change.at)
         uow.timeline.append(account_id, [TimelineEntry.of(change, "account_created", name=details.name)])
+    elif adopted := account.adopt_currency(details.currency, f"stripe customer {details.customer_id}", change):
+        uow.accounts.save(account, change.at)
+        uow.timeline.append(account_id, adopted)
     map_customer(uow, details.customer_id, account_id, mapping.account_id, seen_at, ctx, change)
     return Handled(Outcome.PROCESSED, account_id)

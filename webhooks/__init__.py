@@ -27,13 +27,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     from webhooks.cli import register_commands
     from webhooks.dashboard import init_dashboard
     from webhooks.errors import register_error_handlers
+    from webhooks.request_ids import init_request_ids
 
+    init_request_ids(app)  # first: every other hook and handler logs with the request's id
     register_error_handlers(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(stripe.bp)
-    app.register_blueprint(dynamics.bp)
     app.register_blueprint(metrics.bp)
-    init_api(app)
+    api = init_api(app)
+    for blueprint in (stripe.blp, dynamics.blp, health.blp):  # in /openapi.json too, without a token
+        api.register_blueprint(blueprint)
     init_dashboard(app, container.settings.admin_api_token)
     register_commands(app)
     return app

@@ -6,17 +6,24 @@ import hmac
 from typing import Any
 
 import structlog
-from flask import Blueprint, request
+from flask import request
+from flask_smorest import Blueprint
 
 from adapters.dynamics_body import NotAContext
 from adapters.dynamics_context import parse_context
 from adapters.dynamics_deliveries import check_delivery, delivery_key
 from services.inbox import store_delivery
 from services.ports import IncompleteCrmEvent
+from webhooks.api.schemas import ErrorSchema
 from webhooks.context import container
 from webhooks.errors import ApiError
+from webhooks.schemas import DYNAMICS_CONTEXT, ReceivedSchema, json_body
 
-bp = Blueprint("dynamics_webhook", __name__)
+blp = Blueprint(
+    "dynamics_webhook",
+    __name__,
+    description="Dynamics 365 (Dataverse) webhook: the WebhookKey as ?code=, or the HttpHeader configured",
+)
 log = structlog.get_logger(__name__)
 
 SIZE_EXCEEDED_HEADER = "x-ms-dynamics-msg-size-exceeded"
@@ -44,8 +51,24 @@ def authenticate() -> None:
         raise ApiError(401, "unauthorized", "The webhook key (?code=) or authentication header is missing or wrong.")
 
 
-@bp.post("/webhooks/dynamics")
+@blp.route("/webhooks/dynamics", methods=["POST"])
+@blp.doc(
+    security=[{"dynamics_webhook_key": []}],
+    requestBody=json_body("A RemoteExecutionContext, serialized as JSON by Dataverse.", DYNAMICS_CONTEXT),
+)
+@blp.alt_response(
+    200, schema=ReceivedSchema, description="Stored (or stored before): Dataverse may stop.", success=True
+)
+@blp.alt_response(401, schema=ErrorSchema, description="The key (?code=) or the header is missing or wrong.")
+@blp.alt_response(400, schema=ErrorSchema, description="The body is not a RemoteExecutionContext Holdfast can read.")
+@blp.alt_response(413, schema=ErrorSchema, description="The body is over MAX_WEBHOOK_BYTES.")
+@blp.alt_response(
+    503,
+    schema=ErrorSchema,
+    description="Not configured (no DYNAMICS_WEBHOOK_KEY nor DYNAMICS_WEBHOOK_HEADER), or not stored.",
+)
 def receive_dynamics_event() -> tuple[dict[str, Any], int]:
+    """Authenticate a Dataverse delivery, store it, answer; a worker processes it."""
     authenticate()
     c = container()
     body = request.get_data(cache=False)

@@ -4,21 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import current_app
+from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from webhooks.context import container
+from webhooks.schemas import HealthSchema, ReadinessSchema
 
-bp = Blueprint("health", __name__)
+blp = Blueprint("health", __name__, description="Liveness and readiness, for the platform's checks (no token)")
 
 
-@bp.get("/healthz")
+@blp.route("/healthz", methods=["GET"])
+@blp.doc(security=[])
+@blp.alt_response(200, schema=HealthSchema, description="The process answers.", success=True)
 def healthz() -> dict[str, Any]:
+    """Liveness: the web process answers."""
     return {"status": "ok"}
 
 
-@bp.get("/readyz")
+@blp.route("/readyz", methods=["GET"])
+@blp.doc(security=[])
+@blp.alt_response(200, schema=ReadinessSchema, description="The database and the broker answer.", success=True)
+@blp.alt_response(503, schema=ReadinessSchema, description="The database or the broker does not answer.")
 def readyz() -> tuple[dict[str, Any], int]:
+    """Readiness: the database and the broker are reachable."""
     c = container()
     checks: dict[str, str] = {}
     try:

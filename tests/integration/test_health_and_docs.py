@@ -1,8 +1,9 @@
-"""Liveness, readiness against the real database and broker, and the OpenAPI document."""
+"""Liveness, readiness against the real database and broker, the OpenAPI document and its page at /docs."""
 
 from __future__ import annotations
 
 import dataclasses
+from html.parser import HTMLParser
 from typing import Any
 
 from bootstrap.celery_app import create_celery
@@ -65,3 +66,57 @@ def test_the_openapi_document_describes_the_api_from_its_schemas(client: Any) ->
     hold = spec["paths"]["/api/accounts/{account_id}/holds"]["post"]
     assert (hold["x-required-right"], hold["x-roles"]) == ("manage_holds", ["finance", "admin"])
     assert {"401", "403"} <= set(hold["responses"])
+
+
+def test_the_webhooks_and_health_checks_are_in_the_openapi_document_with_their_answers(client: Any) -> None:
+    spec = client.get("/openapi.json").json
+    answers = {
+        ("post", "/webhooks/stripe"): {"200", "400", "413", "503"},
+        ("post", "/webhooks/dynamics"): {"200", "400", "401", "413", "503"},
+        ("get", "/healthz"): {"200"},
+        ("get", "/readyz"): {"200", "503"},
+    }
+    for (method, path), statuses in answers.items():
+        operation = spec["paths"][path][method]
+        assert statuses <= set(operation["responses"]), path
+        assert operation["security"] != [{"bearer": []}], f"{path} needs no admin token"
+    schemas = spec["components"]["schemas"]
+    received = spec["paths"]["/webhooks/stripe"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert received == {"$ref": "#/components/schemas/Received"}
+    assert set(schemas["Received"]["required"]) == {"received", "duplicate"}
+    stripe_post = spec["paths"]["/webhooks/stripe"]["post"]
+    assert stripe_post["security"] == [] and stripe_post["parameters"][0]["name"] == "Stripe-Signature"
+    assert spec["paths"]["/webhooks/dynamics"]["post"]["security"] == [{"dynamics_webhook_key": []}]
+    assert spec["components"]["securitySchemes"]["dynamics_webhook_key"]["in"] == "query"
+    assert set(schemas["Readiness"]["properties"]) == {"status", "checks"}
+
+
+class _Links(HTMLParser):
+    """Every address a page makes the browser load (src, href)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+def test_docs_renders_the_openapi_document_in_a_browser_from_the_apps_own_files_without_a_token(client: Any) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "http://" not in html and "https://" not in html and "//" not in html.replace("://", "")
+    links = _Links()
+    links.feed(html)
+    assert links.urls, "the page loads Swagger UI's files"
+    for url in links.urls:
+        assert url.startswith("/docs/assets/"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.mimetype in ("text/css", "text/javascript", "application/javascript"), (url, asset.mimetype)
+        assert len(asset.data) > 1000, url
+    assert {url.rsplit("/", 1)[1] for url in links.urls} >= {"swagger-ui.css", "swagger-ui-bundle.js"}
+    assert 'url: "/openapi.json"' in html  # the document the page renders, from this app
+    assert '"validatorUrl": null' in html  # Swagger UI's online validator would send the document away
+    assert client.get("/docs/assets/../../webhooks/__init__.py").status_code == 404

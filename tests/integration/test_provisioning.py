@@ -192,6 +192,8 @@ def test_orders_are_refused_while_changes_are_blocked(
     assert refused.status_code == 409
     assert refused.json["error"] == "account_on_hold" and refused.json["reasons"] == ["manual"]
     assert "on credit hold" in refused.json["message"]
+    assert "ask finance why" in refused.json["message"]  # finance's own hold: nothing for the customer to settle
+    assert "settle" not in refused.json["message"]
     assert client.get("/api/provisioning", headers=admin).json["items"] == []
 
 

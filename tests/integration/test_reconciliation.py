@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import uuid
@@ -12,12 +13,15 @@ from typing import Any
 import pytest
 from stripe import APIError, InvalidRequestError
 
+from adapters.broker import TASK_RECONCILE_STRIPE
 from adapters.stripe_api import StripeApi, StripeLookupFailed, StripeUnavailable
 from adapters.stripe_parser import HANDLED_EVENT_TYPES, parse_event
 from services import reconciliation
 from services.reconciliation import RETENTION, RETENTION_MARGIN, ReconcileResult, StripeEventList, reconcile_stripe
+from tests.bad_input import NothingChanges, refused
 from tests.conftest import inbox_rows, post_stripe, process_pending, stripe_fixture
 from tests.stripe_api_server import StripeApiServer, running_stripe_api
+from webhooks import create_app
 
 API_KEY = "sk_test_reconcile_" + uuid.uuid4().hex[:8]
 TYPES = sorted(HANDLED_EVENT_TYPES | {"charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed"})
@@ -414,3 +418,22 @@ def test_the_stand_in_serves_charges_and_payment_intents_as_stripe_does(
         "/v1/charges/ch_recon_missing",
         "/v1/charges/ch_recon_down",
     ]
+
+
+def test_reconcile_now_is_queued_when_stripes_api_is_configured(
+    client: Any, admin: dict[str, str], queued: list[tuple[str, Any]]
+) -> None:
+    response = client.post("/api/ops/reconcile", headers=admin)
+    assert (response.status_code, response.json) == (202, {"queued": True})
+    assert [name for name, _ in queued] == [TASK_RECONCILE_STRIPE]
+
+
+def test_reconcile_now_without_stripe_api_key_is_refused_with_a_sentence_and_queues_nothing(
+    container: Any, admin: dict[str, str], nothing_changes: NothingChanges
+) -> None:
+    """It answered 202 while only the worker's log said that the run was skipped."""
+    client = create_app(container=dataclasses.replace(container, stripe_api=None)).test_client()
+    with nothing_changes():
+        response = client.post("/api/ops/reconcile", headers=admin)
+    body = refused(response, 409, "stripe_api_not_configured")
+    assert "STRIPE_API_KEY is not set" in body["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -156,3 +157,22 @@ def test_the_crm_shows_no_hold_while_enforcement_is_paused_and_shows_it_again_wh
     account.pause_enforcement(at(100), None, API)
     assert not account.shows_hold(POLICY, at(50))
     assert account.shows_hold(POLICY, at(100))
+
+
+def test_an_account_without_a_currency_adopts_one_and_says_where_it_came_from() -> None:
+    account = Account("acme")
+    stripe = Change(at(1), "stripe", "stripe:evt_1")
+    [entry] = account.adopt_currency("eur", "stripe invoice in_1", stripe)
+    assert account.currency == "eur"
+    assert (entry.kind, entry.actor, entry.cause) == ("account_updated", "stripe", "stripe:evt_1")
+    assert entry.detail == {"currency": "eur", "taken_from": "stripe invoice in_1"}
+    assert account.adopt_currency("usd", "stripe invoice in_2", stripe) == []
+    assert account.currency == "eur"
+
+
+def test_no_currency_is_adopted_from_nothing_or_that_the_credit_limit_does_not_fit() -> None:
+    account = Account("acme", credit_limit=Decimal("100.50"))
+    assert account.adopt_currency(None, "stripe customer cus_1", API) == []
+    assert account.adopt_currency("jpy", "stripe invoice in_1", API) == []
+    assert account.currency is None
+    assert [e.detail["currency"] for e in account.adopt_currency("usd", "stripe invoice in_1", API)] == ["usd"]

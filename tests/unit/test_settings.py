@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
+from pathlib import Path
 
 import pytest
 
-from bootstrap.celery_app import celery_config
+from bootstrap.celery_app import celery_config, create_celery
 from bootstrap.settings import ConfigurationError, load_settings
 
 BASE = {
@@ -26,7 +28,26 @@ def test_no_database_or_redis_means_the_embedded_default() -> None:
     settings = load_settings(BASE)
     assert settings.embedded
     assert settings.database_url == "sqlite:////tmp/hf-unit/holdfast.sqlite3"
-    assert settings.broker_url == "filesystem://"
+    assert settings.broker_url == "filesystem://localhost/"
+
+
+def test_a_connection_to_the_embedded_broker_names_its_host_so_kombu_has_nothing_to_warn_about(
+    tmp_path: Path,
+) -> None:
+    """kombu warned "No hostname was supplied. Reverting to default 'localhost'" at every connection."""
+    celery = create_celery(load_settings({**BASE, "HOLDFAST_INSTANCE_DIR": str(tmp_path)}))
+    warned: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warned.append(record.getMessage())  # type: ignore[method-assign]
+    kombu = logging.getLogger("kombu")
+    kombu.addHandler(handler)
+    try:
+        with celery.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+            assert dict(connection.info())["hostname"] == "localhost"
+    finally:
+        kombu.removeHandler(handler)
+    assert warned == []
 
 
 def test_webhook_secrets_are_split_for_rotation() -> None:

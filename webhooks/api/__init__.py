@@ -1,4 +1,4 @@
-"""The admin API: bearer-token routes, marshmallow schemas, OpenAPI at /openapi.json."""
+"""The admin API: bearer-token routes, marshmallow schemas, OpenAPI at /openapi.json, its reference at /docs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
+from webhooks.api.docs import assets as docs_assets
+from webhooks.api.docs import docs_config
 from webhooks.api.schemas import ErrorSchema, Money
 from webhooks.errors import ApiError, error_response, http_error_response
 
@@ -147,8 +149,10 @@ def init_api(app: Flask) -> HoldfastApi:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={"security": [{"bearer": []}]},
+        **docs_config(),
     )
     app.url_map.converters["id_with_slashes"] = IdWithSlashesConverter
+    app.register_blueprint(docs_assets)
     api = HoldfastApi(app)
     api.register_converter(
         IdWithSlashesConverter,
@@ -165,6 +169,15 @@ def init_api(app: Flask) -> HoldfastApi:
                 "(x-required-right) and the roles that have it (x-roles). No token, or an unknown or revoked "
                 "one: 401; a role without the right: 403."
             ),
+        },
+    )
+    api.spec.components.security_scheme(
+        "dynamics_webhook_key",
+        {
+            "type": "apiKey",
+            "in": "query",
+            "name": "code",
+            "description": "DYNAMICS_WEBHOOK_KEY (Dataverse's WebhookKey)",
         },
     )
     api.register_field(Money, None, None)  # no type of its own: Money.OPENAPI says what it is
