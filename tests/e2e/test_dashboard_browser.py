@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from domain.access import Role
 from services import tokens as token_service
 from tests.conftest import ROOT, post_dynamics, post_stripe, stripe_fixture, wait_for
 from tests.dynamics_bodies import salesorder
+from tests.local_scripts import served as serve_app
 
 pytestmark = pytest.mark.e2e
 
@@ -61,14 +60,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def served(app: Any) -> Iterator[str]:
     """The app on a real HTTP server in a thread, at a free port."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    with serve_app(app) as url:
+        yield url
 
 
 def shot(page: Page, name: str) -> None:
