@@ -7,6 +7,8 @@ environment first, then from ``.env`` (written by ``./scripts/run``). The servic
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -70,6 +72,27 @@ def call(method: str, url: str, body: bytes | None = None, headers: dict[str, st
             f"Nothing answers at {base} ({reason}): start Holdfast with ./scripts/run "
             "(or give the port it runs on: PORT=5001, or --url)."
         ) from None
+
+
+def stripe_signature(body: str, secret: str, timestamp: int) -> str:
+    """The Stripe-Signature header Stripe sends: HMAC-SHA256 of "{t}.{body}" with the endpoint's secret."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def post_stripe_event(base: str, event: dict[str, Any]) -> tuple[int, str]:
+    """POST an event to /webhooks/stripe as Stripe does, signed now with STRIPE_WEBHOOK_SECRET."""
+    secret = setting("STRIPE_WEBHOOK_SECRET", "to sign the event").split(",")[0].strip()
+    body = json.dumps(event)
+    headers = {"Content-Type": "application/json", "Stripe-Signature": stripe_signature(body, secret, int(time.time()))}
+    return call("POST", f"{base}/webhooks/stripe", body.encode(), headers)
+
+
+def post_dynamics_body(base: str, body: bytes) -> tuple[int, str]:
+    """POST a body to /webhooks/dynamics as Dataverse does, with DYNAMICS_WEBHOOK_KEY as ?code=."""
+    key = setting("DYNAMICS_WEBHOOK_KEY", "the webhook's key, sent as ?code=")
+    query = urllib.parse.urlencode({"code": key})
+    return call("POST", f"{base}/webhooks/dynamics?{query}", body, {"Content-Type": "application/json"})
 
 
 def find_event(base: str, token: str, matches: Callable[[dict[str, Any]], bool], start: str | None) -> tuple[Any, Any]:
@@ -136,3 +159,6 @@ def run(main: Callable[[], int]) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as other commands do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -70,3 +70,30 @@ def test_the_payment_story_with_send_stripe_event(app: Any, client: Any, admin: 
         paid = sent("send-stripe-event", "invoice.paid.stripe-ruby-mock.json", "customer=cus_acme", "id=in_1", url=url)
         assert paid.endswith("(invoice.paid): processed, account acme")
     assert client.get("/api/accounts/acme", headers=admin).json["on_hold"] is False
+
+
+def test_the_demo_plays_stories_1_to_3_against_the_running_service(
+    app: Any, client: Any, admin: dict[str, str], worker: Any, provisioning: Any
+) -> None:
+    """./scripts/holdfast demo: every step through the webhooks and the API, a real worker, a provisioning server."""
+    with served(app) as url:
+        result = script("demo", "--url", url, env=SECRETS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    account = out.splitlines()[0].split("a new account ")[1].split()[0]
+    stories = [out.index(f"== Story {n}: ") for n in (1, 2, 3)]
+    assert stories == sorted(stories)
+    one, two, three = out[stories[0] : stories[1]], out[stories[1] : stories[2]], out[stories[2] :]
+    assert "account: on hold for credit_review" in one and "waiting for credit_review" in one
+    assert one.count("provisioned; the provisioning API answered 200") == 2
+    assert "account: on hold for non_payment" in two and "changes refused, provisioning parked" in two
+    assert "409 account_on_hold: " in two and "This account has an unpaid invoice" in two
+    assert "order DEMO-2 (600.00 usd): awaiting, waiting for non_payment, credit_limit" in two
+    assert "order DEMO-2 (600.00 usd): provisioned" in three and "account: not on hold" in three
+    assert "hold_released" in three and "stripe:evt_demo" in two
+
+    requests = client.get(f"/api/provisioning?account_id={account}", headers=admin).json["items"]
+    assert sorted(r["amount"] for r in requests) == ["250.00", "600.00", "99.00"]
+    assert {r["state"] for r in requests} == {"provisioned"}
+    assert sorted(provisioning.keys()) == sorted(r["request_id"] for r in requests)  # each sent once
+    assert [h["reason"] for h in client.get(f"/api/accounts/{account}", headers=admin).json["holds"]] == []

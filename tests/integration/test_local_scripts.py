@@ -122,6 +122,36 @@ def test_a_refused_event_prints_the_services_answer_and_fails(app: Any) -> None:
     assert result.stdout.startswith('400 {"error":"invalid_signature"')
 
 
+def test_the_demo_says_what_it_plays_and_where() -> None:
+    result = script("demo", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: demo ") and "stories 1 to 3" in result.stdout
+    assert "--url" in result.stdout and "--timeout" in result.stdout
+
+
+def test_the_demo_with_nothing_listening_says_to_start_the_service() -> None:
+    port = free_port()
+    message = said_plainly(script("demo", env={**SECRETS, "PORT": str(port)}))
+    assert f"Nothing answers at http://127.0.0.1:{port}" in message and "./scripts/run" in message
+
+
+def test_the_demo_with_the_wrong_admin_token_says_so(app: Any) -> None:
+    with served(app) as url:
+        result = script("demo", "--url", url, env={**SECRETS, "ADMIN_API_TOKEN": "not-the-admin-token"})
+    assert "The service refused ADMIN_API_TOKEN" in said_plainly(result)
+
+
+def test_holdfast_demo_runs_the_demo_script() -> None:
+    """./scripts/holdfast demo is scripts/demo, with the project's .venv (no migration: it is only a client)."""
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv in this checkout (./scripts/test makes it)")
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "holdfast"), "demo", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: demo ")
+
+
 def test_run_on_a_port_already_taken_says_so_in_one_sentence_before_starting_anything() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
