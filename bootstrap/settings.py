@@ -73,6 +73,8 @@ class Settings:
     instance_dir: Path
     stripe_webhook_secrets: tuple[str, ...] = field(repr=False)
     admin_api_token: str = field(repr=False)
+    # Signs the dashboard's session cookie; None: a key derived from admin_api_token (older deployments).
+    session_secret: str | None = field(default=None, repr=False)
     database_connect_timeout: int = 5  # seconds (PostgreSQL); 0: no limit
     database_statement_timeout: float = 30.0  # seconds (PostgreSQL); 0: no limit
     stripe_api_key: str | None = field(default=None, repr=False)
@@ -200,6 +202,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if len(admin_token) < 16:
         raise ConfigurationError("ADMIN_API_TOKEN is not set or shorter than 16 characters: the /api routes need it.")
 
+    session_secret = (env.get("SESSION_SECRET") or "").strip() or None
+    if session_secret is not None and len(session_secret) < 16:
+        raise ConfigurationError(
+            "SESSION_SECRET is shorter than 16 characters: give a long random secret, or unset it."
+        )
+
     dynamics = _dynamics_settings(env, embedded)
     return Settings(
         **dynamics,
@@ -209,6 +217,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         instance_dir=instance_dir,
         stripe_webhook_secrets=secrets,
         admin_api_token=admin_token,
+        session_secret=session_secret,
         database_connect_timeout=_int(env, "DATABASE_CONNECT_TIMEOUT", 5),
         database_statement_timeout=_float(env, "DATABASE_STATEMENT_TIMEOUT", 30.0),
         stripe_api_key=(env.get("STRIPE_API_KEY") or None),

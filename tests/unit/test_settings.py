@@ -73,6 +73,7 @@ def test_a_rediss_url_gets_tls_verified_unless_told_otherwise() -> None:
         ({**BASE, "PROVISIONING_MAX_ATTEMPTS": "many"}, "PROVISIONING_MAX_ATTEMPTS must be a whole number"),
         ({**BASE, "DATABASE_CONNECT_TIMEOUT": "2.5"}, "DATABASE_CONNECT_TIMEOUT must be a whole number"),
         ({**BASE, "DATABASE_STATEMENT_TIMEOUT": "-1"}, "DATABASE_STATEMENT_TIMEOUT must not be negative"),
+        ({**BASE, "SESSION_SECRET": "short"}, "SESSION_SECRET is shorter than 16 characters"),
     ],
 )
 def test_a_configuration_that_cannot_start_is_refused_with_a_sentence(env: dict[str, str], sentence: str) -> None:
@@ -81,8 +82,13 @@ def test_a_configuration_that_cannot_start_is_refused_with_a_sentence(env: dict[
 
 
 def test_secrets_do_not_appear_in_the_settings_repr() -> None:
-    settings = load_settings(BASE)
-    assert "x" * 24 not in repr(settings) and "whsec_a" not in repr(settings)
+    settings = load_settings({**BASE, "SESSION_SECRET": "s" * 32})
+    assert "x" * 24 not in repr(settings) and "whsec_a" not in repr(settings) and "s" * 32 not in repr(settings)
+
+
+def test_the_session_secret_is_optional_and_read_when_set() -> None:
+    assert load_settings(BASE).session_secret is None
+    assert load_settings({**BASE, "SESSION_SECRET": " " + "s" * 32 + " "}).session_secret == "s" * 32
 
 
 def test_database_timeouts_default_to_5_and_30_seconds_and_can_be_changed() -> None:
