@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bootstrap.settings import Settings
+from webhooks.dashboard.signin_limit import limit_sign_ins
 from webhooks.dashboard.views import bp
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -41,8 +42,10 @@ def session_key(settings: Settings) -> bytes:
 
 
 def init_dashboard(app: Flask, settings: Settings) -> None:
-    """Register the dashboard: its blueprint, the session cookie, CSRF on its forms, the proxy's scheme."""
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1)  # type: ignore[method-assign]
+    """Register the dashboard: blueprint, session cookie, CSRF, the proxy's headers, sign-ins limited per address."""
+    # The scheme from X-Forwarded-Proto; the client's address from X-Forwarded-For only when told how many
+    # proxies in front append to it (FORWARDED_FOR_HOPS; 0: the connection's, which no client can forge).
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.forwarded_for_hops, x_proto=1)  # type: ignore[method-assign]
     app.secret_key = session_key(settings)
     app.session_interface = _SessionInterface()
     app.config.update(
@@ -55,3 +58,4 @@ def init_dashboard(app: Flask, settings: Settings) -> None:
     )
     csrf.init_app(app)
     app.register_blueprint(bp)
+    limit_sign_ins(app, settings)
