@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import limits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
 # kombu's filesystem transport, with a host named: without one, kombu warns "No hostname was
@@ -73,6 +75,10 @@ class Settings:
     instance_dir: Path
     stripe_webhook_secrets: tuple[str, ...] = field(repr=False)
     admin_api_token: str = field(repr=False)
+    # Signs the dashboard's session cookie; None: a key derived from admin_api_token (older deployments).
+    session_secret: str | None = field(default=None, repr=False)
+    signin_rate_limit: str = "10 per minute"  # failed dashboard sign-ins per client address
+    forwarded_for_hops: int = 0  # proxies in front whose X-Forwarded-For is trusted (Heroku's router: 1)
     database_connect_timeout: int = 5  # seconds (PostgreSQL); 0: no limit
     database_statement_timeout: float = 30.0  # seconds (PostgreSQL); 0: no limit
     stripe_api_key: str | None = field(default=None, repr=False)
@@ -128,6 +134,20 @@ class Settings:
     @property
     def broker_folder(self) -> Path:
         return self.instance_dir / "broker"
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit as flask-limiter reads it ("10 per minute", "10/minute;50/hour")."""
+    raw = (env.get(name) or "").strip() or default
+    try:
+        rates = limits.parse_many(raw)
+    except ValueError:
+        rates = []
+    if not rates or any(rate.amount < 1 for rate in rates):
+        raise ConfigurationError(
+            f"{name} must be a rate like '10 per minute' (or several, ';'-separated), not {raw!r}."
+        )
+    return raw
 
 
 def _header(env: Mapping[str, str], variable: str, what: str) -> tuple[str, str] | None:
@@ -200,6 +220,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if len(admin_token) < 16:
         raise ConfigurationError("ADMIN_API_TOKEN is not set or shorter than 16 characters: the /api routes need it.")
 
+    session_secret = (env.get("SESSION_SECRET") or "").strip() or None
+    if session_secret is not None and len(session_secret) < 16:
+        raise ConfigurationError(
+            "SESSION_SECRET is shorter than 16 characters: give a long random secret, or unset it."
+        )
+
     dynamics = _dynamics_settings(env, embedded)
     return Settings(
         **dynamics,
@@ -209,6 +235,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         instance_dir=instance_dir,
         stripe_webhook_secrets=secrets,
         admin_api_token=admin_token,
+        session_secret=session_secret,
+        signin_rate_limit=_rate_limit(env, "SIGNIN_RATE_LIMIT", "10 per minute"),
+        forwarded_for_hops=_int(env, "FORWARDED_FOR_HOPS", 0),
         database_connect_timeout=_int(env, "DATABASE_CONNECT_TIMEOUT", 5),
         database_statement_timeout=_float(env, "DATABASE_STATEMENT_TIMEOUT", 30.0),
         stripe_api_key=(env.get("STRIPE_API_KEY") or None),

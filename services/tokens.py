@@ -75,6 +75,13 @@ def revoke_token(uow: UnitOfWork, token_id: str, now: datetime) -> ApiToken:
     return revoked
 
 
+def is_active(uow: UnitOfWork, token_id: str) -> bool:
+    """Whether a personal token still exists and is not revoked (a session signed in with it lives while it is)."""
+    with uow:
+        token = uow.tokens.get(token_id)
+    return token is not None and not token.revoked
+
+
 def authenticate(uow: UnitOfWork, admin_token: str, secret: str) -> Identity | None:
     """Who sends this secret: ADMIN_API_TOKEN is the admin named "admin"; None for unknown or revoked.
 

@@ -35,6 +35,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     api = init_api(app)
     for blueprint in (stripe.blp, dynamics.blp, health.blp):  # in /openapi.json too, without a token
         api.register_blueprint(blueprint)
-    init_dashboard(app, container.settings.admin_api_token)
+    init_dashboard(app, container.settings)
     register_commands(app)
     return app

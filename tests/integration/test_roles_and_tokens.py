@@ -328,6 +328,17 @@ def test_tokens_made_at_once_with_one_name_give_one_token(container: Any) -> Non
     assert [t.name for t in list_tokens(container.uow())] == ["twin"]
 
 
+def test_a_token_is_active_until_it_is_revoked_and_an_unknown_one_never_is(container: Any) -> None:
+    """The check a dashboard session makes on every page (services.tokens.is_active)."""
+    from services.tokens import create_token, is_active, revoke_token
+
+    made = create_token(container.uow(), "ines", Role.FINANCE, container.clock())
+    assert is_active(container.uow(), made.token_id)
+    revoke_token(container.uow(), made.token_id, container.clock())
+    assert not is_active(container.uow(), made.token_id)
+    assert not is_active(container.uow(), "00000000-0000-0000-0000-000000000000")
+
+
 def test_the_services_refuse_a_change_to_holds_or_pauses_without_a_note(container: Any, client: Any) -> None:
     """The dashboard and the API call the same services: the rule lives there, not only in the routes."""
     from datetime import timedelta

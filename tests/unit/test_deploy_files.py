@@ -111,7 +111,7 @@ def test_every_required_setting_is_present_and_is_asked_for_or_generated() -> No
         assert variable.get("generator") == "secret" or "value" not in variable, name  # no shared default secret
 
 
-@pytest.mark.parametrize("name", ["ADMIN_API_TOKEN", "DYNAMICS_WEBHOOK_KEY"])
+@pytest.mark.parametrize("name", ["ADMIN_API_TOKEN", "DYNAMICS_WEBHOOK_KEY", "SESSION_SECRET"])
 def test_the_secrets_holdfast_makes_itself_are_generated(name: str) -> None:
     assert APP["env"][name]["generator"] == "secret"
 

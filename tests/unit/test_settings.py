@@ -73,6 +73,10 @@ def test_a_rediss_url_gets_tls_verified_unless_told_otherwise() -> None:
         ({**BASE, "PROVISIONING_MAX_ATTEMPTS": "many"}, "PROVISIONING_MAX_ATTEMPTS must be a whole number"),
         ({**BASE, "DATABASE_CONNECT_TIMEOUT": "2.5"}, "DATABASE_CONNECT_TIMEOUT must be a whole number"),
         ({**BASE, "DATABASE_STATEMENT_TIMEOUT": "-1"}, "DATABASE_STATEMENT_TIMEOUT must not be negative"),
+        ({**BASE, "SESSION_SECRET": "short"}, "SESSION_SECRET is shorter than 16 characters"),
+        ({**BASE, "SIGNIN_RATE_LIMIT": "lots"}, "SIGNIN_RATE_LIMIT must be a rate like '10 per minute'"),
+        ({**BASE, "SIGNIN_RATE_LIMIT": "0 per minute"}, "SIGNIN_RATE_LIMIT must be a rate like '10 per minute'"),
+        ({**BASE, "FORWARDED_FOR_HOPS": "-1"}, "FORWARDED_FOR_HOPS must not be negative"),
     ],
 )
 def test_a_configuration_that_cannot_start_is_refused_with_a_sentence(env: dict[str, str], sentence: str) -> None:
@@ -81,8 +85,20 @@ def test_a_configuration_that_cannot_start_is_refused_with_a_sentence(env: dict[
 
 
 def test_secrets_do_not_appear_in_the_settings_repr() -> None:
-    settings = load_settings(BASE)
-    assert "x" * 24 not in repr(settings) and "whsec_a" not in repr(settings)
+    settings = load_settings({**BASE, "SESSION_SECRET": "s" * 32})
+    assert "x" * 24 not in repr(settings) and "whsec_a" not in repr(settings) and "s" * 32 not in repr(settings)
+
+
+def test_sign_ins_are_limited_to_10_failures_a_minute_and_x_forwarded_for_untrusted_unless_told() -> None:
+    defaults = load_settings(BASE)
+    assert (defaults.signin_rate_limit, defaults.forwarded_for_hops) == ("10 per minute", 0)
+    changed = load_settings({**BASE, "SIGNIN_RATE_LIMIT": "5/minute;20/hour", "FORWARDED_FOR_HOPS": "1"})
+    assert (changed.signin_rate_limit, changed.forwarded_for_hops) == ("5/minute;20/hour", 1)
+
+
+def test_the_session_secret_is_optional_and_read_when_set() -> None:
+    assert load_settings(BASE).session_secret is None
+    assert load_settings({**BASE, "SESSION_SECRET": " " + "s" * 32 + " "}).session_secret == "s" * 32
 
 
 def test_database_timeouts_default_to_5_and_30_seconds_and_can_be_changed() -> None:

@@ -15,6 +15,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from bootstrap.settings import Settings
+from webhooks.dashboard.signin_limit import limit_sign_ins
 from webhooks.dashboard.views import bp
 
 SESSION_LIFETIME = timedelta(hours=8)
@@ -28,15 +30,23 @@ class _SessionInterface(SecureCookieSessionInterface):
         return bool(request.is_secure)
 
 
-def _session_key(admin_api_token: str) -> bytes:
-    # Derived from the admin token, so a deployment needs no new secret; rotating the token signs everyone out.
-    return hmac.new(admin_api_token.encode(), b"holdfast dashboard session", hashlib.sha256).digest()
+def session_key(settings: Settings) -> bytes:
+    """What signs the session cookie (and the forms' CSRF tokens): SESSION_SECRET when it is set.
+
+    Without it, a key derived from ADMIN_API_TOKEN, as before SESSION_SECRET existed, so an older
+    deployment keeps its sessions; then rotating the admin token signs everyone out.
+    """
+    if settings.session_secret is not None:
+        return settings.session_secret.encode()
+    return hmac.new(settings.admin_api_token.encode(), b"holdfast dashboard session", hashlib.sha256).digest()
 
 
-def init_dashboard(app: Flask, admin_api_token: str) -> None:
-    """Register the dashboard: its blueprint, the session cookie, CSRF on its forms, the proxy's scheme."""
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1)  # type: ignore[method-assign]
-    app.secret_key = _session_key(admin_api_token)
+def init_dashboard(app: Flask, settings: Settings) -> None:
+    """Register the dashboard: blueprint, session cookie, CSRF, the proxy's headers, sign-ins limited per address."""
+    # The scheme from X-Forwarded-Proto; the client's address from X-Forwarded-For only when told how many
+    # proxies in front append to it (FORWARDED_FOR_HOPS; 0: the connection's, which no client can forge).
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.forwarded_for_hops, x_proto=1)  # type: ignore[method-assign]
+    app.secret_key = session_key(settings)
     app.session_interface = _SessionInterface()
     app.config.update(
         SESSION_COOKIE_NAME="holdfast_session",
@@ -48,3 +58,4 @@ def init_dashboard(app: Flask, admin_api_token: str) -> None:
     )
     csrf.init_app(app)
     app.register_blueprint(bp)
+    limit_sign_ins(app, settings)

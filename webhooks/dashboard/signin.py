@@ -34,9 +34,7 @@ def _still_valid(token_id: str | None) -> bool:
     """A session of a personal token ends as soon as the token is revoked (ADMIN_API_TOKEN's: None)."""
     if token_id is None:
         return True
-    with container().uow() as uow:
-        token = uow.tokens.get(token_id)
-    return token is not None and not token.revoked
+    return token_service.is_active(container().uow(), token_id)
 
 
 def start_session(identity: Identity) -> None:
