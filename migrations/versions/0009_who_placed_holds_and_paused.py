@@ -40,7 +40,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.drop_column('paused_by')
-    with op.batch_alter_table('holds', schema=None) as batch_op:
-        batch_op.drop_column('placed_by')
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+ has it): a batch copy of accounts would drop the
+    # table that other tables' foreign keys refer to.
+    op.drop_column('accounts', 'paused_by')
+    op.drop_column('holds', 'placed_by')
