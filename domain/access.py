@@ -65,13 +65,21 @@ class Identity:
     @property
     def actor(self) -> str:
         """How the timeline names this person or system."""
-        return f"user:{self.name}"
+        return f"{PERSON_PREFIX}{self.name}"
 
     def may(self, right: Right) -> bool:
         return may(self.role, right)
 
 
 MAX_TOKEN_NAME_LENGTH = 100
+PERSON_PREFIX = "user:"  # an actor that is a token's person (Identity.actor), not a source or Holdfast itself
+
+
+def person_of(actor: str | None) -> str | None:
+    """The name of the person an actor is (``user:fiona`` -> ``fiona``); None for a source or Holdfast."""
+    if actor is None or not actor.startswith(PERSON_PREFIX):
+        return None
+    return actor.removeprefix(PERSON_PREFIX) or None
 
 
 class InvalidTokenName(ValueError):

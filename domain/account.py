@@ -81,6 +81,7 @@ class Account:
     holds: dict[HoldReason, Hold] = field(default_factory=dict)
     enforcement_paused_until: datetime | None = None
     pause_note: str | None = None
+    paused_by: str | None = None  # the actor who paused enforcement (user:<name>)
     # Finance's credit review, as the CRM's creditonhold says: the operation that set it.
     credit_review_cause: str | None = None
 
@@ -113,7 +114,7 @@ class Account:
         """Make the hold of a source-owned ``reason`` match what that source's facts call for."""
         held = self.holds.get(reason)
         if wanted is not None and held is None:
-            return [self._place(Hold(reason, change.at, wanted.cause, wanted.note), change)]
+            return [self._place(Hold(reason, change.at, wanted.cause, wanted.note, change.actor), change)]
         if wanted is None and held is not None:
             return [self._release(reason, change, note=None)]
         return []
@@ -122,7 +123,7 @@ class Account:
         """Finance puts the account on hold."""
         if HoldReason.MANUAL in self.holds:
             raise HoldAlreadyPlaced(f"Account {self.account_id} already has a manual hold.")
-        return [self._place(Hold(HoldReason.MANUAL, change.at, change.cause, note), change)]
+        return [self._place(Hold(HoldReason.MANUAL, change.at, change.cause, note, change.actor), change)]
 
     def lift_manual_hold(self, note: str | None, change: Change) -> list[TimelineEntry]:
         """Finance lifts its own hold; no other reason is touched."""
@@ -134,6 +135,7 @@ class Account:
         """Holds stay recorded but take no effect until ``until``."""
         self.enforcement_paused_until = until
         self.pause_note = note
+        self.paused_by = change.actor
         return [TimelineEntry.of(change, "enforcement_paused", until=until.isoformat(), note=note)]
 
     def end_pause(self, change: Change, *, expired: bool = False, note: str | None = None) -> list[TimelineEntry]:
@@ -142,6 +144,7 @@ class Account:
             return []
         self.enforcement_paused_until = None
         self.pause_note = None
+        self.paused_by = None
         why = {} if note is None else {"note": note}
         return [TimelineEntry.of(change, "enforcement_resumed", expired=expired, **why)]
 

@@ -18,12 +18,18 @@ class HoldReason(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Hold:
-    """A hold as stored: the reason, since when, the event that caused it, and a note."""
+    """A hold as stored: the reason, since when, the event that caused it, a note, and who placed it.
+
+    ``placed_by`` is the actor of the change that placed it, as the timeline names it: ``user:<name>``
+    for a person (a manual hold's cause is only ``api``), ``stripe``, ``dynamics:<CRM user>`` or
+    ``holdfast`` otherwise; None for holds placed before it was recorded.
+    """
 
     reason: HoldReason
     since: datetime
     cause: str
     note: str | None = None
+    placed_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ admitted are sent to the workers only after that transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +20,7 @@ from domain.disputes import DisputeFact
 from domain.evaluation import Evaluation, evaluate, settle
 from domain.invoices import InvoiceFact
 from domain.policy import HoldPolicy
-from domain.provisioning import admit, counted_exposure
+from domain.provisioning import ProvisioningRequest, admit, counted_exposure
 from domain.timeline import Change, TimelineEntry
 from services.ports import ServiceContext, UnitOfWork
 
@@ -47,9 +48,22 @@ def _evaluate(account: Account, facts: StripeFacts, policy: HoldPolicy, now: dat
     )
 
 
-def account_evaluation(uow: UnitOfWork, account: Account, policy: HoldPolicy, now: datetime) -> Evaluation:
-    """Evaluate without changing anything (for reads)."""
-    return _evaluate(account, stripe_facts(uow, account.account_id), policy, now)
+def read_evaluations(
+    uow: UnitOfWork, accounts: Sequence[Account], policy: HoldPolicy, now: datetime
+) -> dict[str, tuple[Evaluation, Exposure]]:
+    """Evaluate a page of accounts without changing anything, with their exposure: a few queries, not a few each."""
+    ids = [account.account_id for account in accounts]
+    customers = uow.customers.customers_of(ids)
+    invoices = uow.invoices.for_customers(sorted(set(customers.values())))
+    disputes = uow.disputes.for_customers(sorted(set(customers.values())))
+    pending = uow.requests.pending_for_accounts(ids)
+    read: dict[str, tuple[Evaluation, Exposure]] = {}
+    for account in accounts:
+        customer = customers.get(account.account_id)
+        facts = StripeFacts(invoices[customer], disputes[customer]) if customer else StripeFacts([], [])
+        evaluation = _evaluate(account, facts, policy, now)
+        read[account.account_id] = (evaluation, _exposure(evaluation, pending[account.account_id]))
+    return read
 
 
 def _currency_of_first_invoice(account: Account, invoices: list[InvoiceFact], change: Change) -> list[TimelineEntry]:
@@ -66,8 +80,7 @@ class Exposure:
     awaiting: int
 
 
-def account_exposure(uow: UnitOfWork, account_id: str, evaluation: Evaluation) -> Exposure:
-    pending = uow.requests.pending_for_account(account_id)
+def _exposure(evaluation: Evaluation, pending: Sequence[ProvisioningRequest]) -> Exposure:
     return Exposure(
         amount=counted_exposure(evaluation.invoice_exposure, pending),
         awaiting=sum(1 for r in pending if r.state == "awaiting"),

@@ -188,10 +188,19 @@ def view_request(uow: UnitOfWork, request_id: str) -> ProvisioningRequest:
 
 
 def list_requests(
-    uow: UnitOfWork, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
+    uow: UnitOfWork,
+    *,
+    state: str | None,
+    account_id: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+    newest_first: bool = False,
 ) -> list[ProvisioningRequest]:
+    """Requests by creation, oldest first from the cursor ``after`` (``newest_first``: the other way)."""
     with uow:
-        return uow.requests.page(state=state, account_id=account_id, after=after, limit=limit)
+        return uow.requests.page(
+            state=state, account_id=account_id, after=after, limit=limit, newest_first=newest_first
+        )
 
 
 def retry_request(uow: UnitOfWork, ctx: ServiceContext, request_id: str, change: Change) -> ProvisioningRequest:

@@ -31,9 +31,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     init_request_ids(app)  # first: every other hook and handler logs with the request's id
     register_error_handlers(app)
-    app.register_blueprint(metrics.bp)
     api = init_api(app)
-    for blueprint in (stripe.blp, dynamics.blp, health.blp):  # in /openapi.json too, without a token
+    for blueprint in (stripe.blp, dynamics.blp, health.blp, metrics.blp):  # in /openapi.json too
         api.register_blueprint(blueprint)
     init_dashboard(app, container.settings)
     register_commands(app)

@@ -151,10 +151,16 @@ class SqlAccountRepository:
             )
         )
 
-    def page(self, *, on_hold: bool | None, after: str | None, limit: int) -> list[Account]:
+    def page(
+        self, *, on_hold: bool | None, after: str | None, limit: int, reason: HoldReason | None = None
+    ) -> list[Account]:
+        """Accounts by id after ``after``; ``reason``: only those held for it (one probe of the holds' key each)."""
         query = select(AccountRow).order_by(AccountRow.account_id).limit(limit)
         held = exists().where(HoldRow.account_id == AccountRow.account_id)
-        if on_hold is True:
+        if reason is not None:
+            # (account_id, reason) is the holds' primary key: an exact look-up per account, walked in id order.
+            query = query.where(held.where(HoldRow.reason == str(reason)))
+        elif on_hold is True:
             query = query.where(held)
         elif on_hold is False:
             query = query.where(~held)

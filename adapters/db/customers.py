@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -50,6 +51,17 @@ class SqlCustomerRepository:
             select(StripeCustomerRow.customer_id).where(StripeCustomerRow.account_id == account_id)
         ).scalar_one_or_none()
 
+    def customers_of(self, account_ids: Sequence[str]) -> dict[str, str]:
+        """The Stripe customer of each of these accounts that has one, in one query."""
+        if not account_ids:
+            return {}
+        rows = self.session.execute(
+            select(StripeCustomerRow.account_id, StripeCustomerRow.customer_id).where(
+                StripeCustomerRow.account_id.in_(list(account_ids))
+            )
+        )
+        return {account_id: customer_id for account_id, customer_id in rows if account_id is not None}
+
 
 def _occurrence(raw: dict[str, Any] | None) -> Occurrence | None:
     if raw is None:
@@ -96,7 +108,15 @@ class SqlInvoiceRepository:
         self.session.flush()
 
     def for_customer(self, customer_id: str) -> list[InvoiceFact]:
-        rows = self.session.execute(
-            select(InvoiceRow).where(InvoiceRow.customer_id == customer_id).order_by(InvoiceRow.invoice_id)
-        ).scalars()
-        return [_invoice_fact(row) for row in rows]
+        return self.for_customers([customer_id]).get(customer_id, [])
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[InvoiceFact]]:
+        """The invoices of each of these customers (by invoice id), in one query."""
+        found: dict[str, list[InvoiceFact]] = {customer_id: [] for customer_id in customer_ids}
+        if found:
+            rows = self.session.execute(
+                select(InvoiceRow).where(InvoiceRow.customer_id.in_(list(found))).order_by(InvoiceRow.invoice_id)
+            ).scalars()
+            for row in rows:
+                found[row.customer_id].append(_invoice_fact(row))
+        return found

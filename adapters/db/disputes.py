@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -34,7 +35,15 @@ class SqlDisputeRepository:
         self.session.flush()
 
     def for_customer(self, customer_id: str) -> list[DisputeFact]:
-        rows = self.session.execute(
-            select(DisputeRow).where(DisputeRow.customer_id == customer_id).order_by(DisputeRow.dispute_id)
-        ).scalars()
-        return [_dispute(row) for row in rows]
+        return self.for_customers([customer_id]).get(customer_id, [])
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[DisputeFact]]:
+        """The disputes of each of these customers (by dispute id), in one query."""
+        found: dict[str, list[DisputeFact]] = {customer_id: [] for customer_id in customer_ids}
+        if found:
+            rows = self.session.execute(
+                select(DisputeRow).where(DisputeRow.customer_id.in_(list(found))).order_by(DisputeRow.dispute_id)
+            ).scalars()
+            for row in rows:
+                found[row.customer_id].append(_dispute(row))
+        return found

@@ -125,6 +125,19 @@ class SqlProvisioningRepository:
         ).scalar_one_or_none()
         return None if row is None else self._with_attempts([row])[0]
 
+    def pending_for_accounts(self, account_ids: Sequence[str]) -> dict[str, list[ProvisioningRequest]]:
+        """The requests not yet final of each of these accounts, oldest first, read in one query."""
+        found: dict[str, list[ProvisioningRequest]] = {account_id: [] for account_id in account_ids}
+        if found:
+            query = select(ProvisioningRequestRow).where(
+                ProvisioningRequestRow.account_id.in_(list(found)),
+                ProvisioningRequestRow.state.in_([str(s) for s in PENDING]),
+            )
+            order = (ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+            for row in self.session.execute(query.order_by(*order)).scalars():
+                found[row.account_id].append(self._request(row))
+        return found
+
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]:
         """Requests not yet final, oldest first. ``lock`` locks those not yet sent (awaiting, queued):
         admission may change them; a request provisioning belongs to its sender and is only read."""
@@ -256,23 +269,27 @@ class SqlProvisioningRepository:
         return due
 
     def page(
-        self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
+        self,
+        *,
+        state: str | None,
+        account_id: str | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        newest_first: bool = False,
     ) -> list[ProvisioningRequest]:
-        query = (
-            select(ProvisioningRequestRow)
-            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
-            .limit(limit)
-        )
+        """Requests oldest first after the cursor ``after``; ``newest_first``: newest first, older than it."""
+        created_col, id_col = ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id
+        order = (created_col.desc(), id_col.desc()) if newest_first else (created_col, id_col)
+        query = select(ProvisioningRequestRow).order_by(*order).limit(limit)
         if state is not None:
             query = query.where(ProvisioningRequestRow.state == state)
         if account_id is not None:
             query = query.where(ProvisioningRequestRow.account_id == account_id)
         if after is not None:
             created, request_id = after
-            query = query.where(
-                or_(
-                    ProvisioningRequestRow.created_at > created,
-                    (ProvisioningRequestRow.created_at == created) & (ProvisioningRequestRow.request_id > request_id),
-                )
-            )
+            if newest_first:
+                beyond = or_(created_col < created, (created_col == created) & (id_col < request_id))
+            else:
+                beyond = or_(created_col > created, (created_col == created) & (id_col > request_id))
+            query = query.where(beyond)
         return self._with_attempts(list(self.session.execute(query).scalars()))

@@ -103,6 +103,7 @@ class AccountRow(Base):
     credit_limit: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
     enforcement_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     pause_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    paused_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     next_evaluation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -141,6 +142,7 @@ class HoldRow(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime)
     cause: Mapped[str] = mapped_column(String(300))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    placed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
 
 class TimelineRow(Base):

@@ -11,6 +11,7 @@ from domain.access import ApiToken
 from domain.account import Account
 from domain.crm import CrmAccountState
 from domain.disputes import DisputeFact
+from domain.holds import HoldReason
 from domain.invoices import InvoiceFact
 from domain.provisioning import Attempt, ProvisioningRequest
 from domain.timeline import TimelineEntry
@@ -42,6 +43,9 @@ class CustomerRepository(Protocol):
 
     def customer_of(self, account_id: str) -> str | None: ...
 
+    def customers_of(self, account_ids: Sequence[str]) -> dict[str, str]:
+        """The Stripe customer of each account that has one (one query for a page of accounts)."""
+
 
 class InvoiceRepository(Protocol):
     def get(self, invoice_id: str) -> InvoiceFact | None: ...
@@ -49,6 +53,8 @@ class InvoiceRepository(Protocol):
     def save(self, fact: InvoiceFact, now: datetime) -> None: ...
 
     def for_customer(self, customer_id: str) -> list[InvoiceFact]: ...
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[InvoiceFact]]: ...
 
 
 class AccountRepository(Protocol):
@@ -66,7 +72,10 @@ class AccountRepository(Protocol):
     def schedule_evaluation(self, account_id: str, at: datetime | None) -> None:
         """Record the next time the account's evaluation could change by time alone."""
 
-    def page(self, *, on_hold: bool | None, after: str | None, limit: int) -> list[Account]: ...
+    def page(
+        self, *, on_hold: bool | None, after: str | None, limit: int, reason: HoldReason | None = None
+    ) -> list[Account]:
+        """Accounts by id after ``after``: all, held or not held; ``reason``: only those with a hold of it."""
 
     def due_for_evaluation(self, now: datetime, limit: int) -> list[str]:
         """Accounts whose next evaluation time has come (never a scan of all accounts)."""
@@ -91,6 +100,8 @@ class DisputeRepository(Protocol):
     def save(self, fact: DisputeFact, now: datetime) -> None: ...
 
     def for_customer(self, customer_id: str) -> list[DisputeFact]: ...
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[DisputeFact]]: ...
 
 
 class TokenRepository(Protocol):
@@ -134,6 +145,9 @@ class ProvisioningRepository(Protocol):
 
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]: ...
 
+    def pending_for_accounts(self, account_ids: Sequence[str]) -> dict[str, list[ProvisioningRequest]]:
+        """Each account's requests not yet final, oldest first, unlocked (one query for a page of accounts)."""
+
     def count_awaiting(self, account_id: str) -> int: ...
 
     def next_queued(self, account_id: str, now: datetime, limit: int) -> list[tuple[ProvisioningRequest, int]]:
@@ -157,8 +171,15 @@ class ProvisioningRepository(Protocol):
         """When the account's next queued request is due (None: none is queued)."""
 
     def page(
-        self, *, state: str | None, account_id: str | None, after: tuple[datetime, str] | None, limit: int
-    ) -> list[ProvisioningRequest]: ...
+        self,
+        *,
+        state: str | None,
+        account_id: str | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+        newest_first: bool = False,
+    ) -> list[ProvisioningRequest]:
+        """Oldest first, after the cursor; ``newest_first``: newest first, before it."""
 
 
 class UnitOfWork(Protocol):

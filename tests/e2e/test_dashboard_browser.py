@@ -119,6 +119,9 @@ def test_finance_finds_an_account_held_for_non_payment_places_a_manual_hold_and_
     row = page.locator("#held tr", has_text="Acme Cloud Ltd")
     expect(row).to_contain_text("non payment")
     expect(row).to_contain_text(f"stripe:{failed['id']}")
+    expect(
+        page.locator("#held tr", has_text="Borealis Hosting").locator("td[data-label='Cause or person']")
+    ).to_have_text("admin")  # a hold placed by a person names the person, not the cause "api"
     assert page.evaluate("typeof htmx") == "object", "htmx is served by the app and allowed by the policy"
     shot(page, "02-on-hold")
     page.select_option("#reason", "non_payment")

@@ -68,7 +68,7 @@ def test_the_openapi_document_describes_the_api_from_its_schemas(client: Any) ->
     assert {"401", "403"} <= set(hold["responses"])
 
 
-def test_the_webhooks_and_health_checks_are_in_the_openapi_document_with_their_answers(client: Any) -> None:
+def test_the_webhooks_health_checks_and_metrics_are_in_the_openapi_document_with_their_answers(client: Any) -> None:
     spec = client.get("/openapi.json").json
     answers = {
         ("post", "/webhooks/stripe"): {"200", "400", "413", "503"},
@@ -89,6 +89,18 @@ def test_the_webhooks_and_health_checks_are_in_the_openapi_document_with_their_a
     assert spec["paths"]["/webhooks/dynamics"]["post"]["security"] == [{"dynamics_webhook_key": []}]
     assert spec["components"]["securitySchemes"]["dynamics_webhook_key"]["in"] == "query"
     assert set(schemas["Readiness"]["properties"]) == {"status", "checks"}
+    scrape = spec["paths"]["/metrics"]["get"]
+    assert {"200", "401", "403", "503"} <= set(scrape["responses"])
+    assert list(scrape["responses"]["200"]["content"]) == ["text/plain"]
+    assert scrape.get("security", spec["security"]) == [{"bearer": []}], "scrapers send a token as a bearer token"
+    assert scrape["x-roles"] == ["viewer", "sales", "finance", "ops", "admin"]
+
+
+def test_the_account_list_documents_its_reason_filter(client: Any) -> None:
+    operation = client.get("/openapi.json").json["paths"]["/api/accounts"]["get"]
+    reason = next(p for p in operation["parameters"] if p["name"] == "reason")
+    assert reason["in"] == "query" and reason["schema"]["enum"] == ["credit_review", "non_payment", "dispute", "manual"]
+    assert "400" in operation["responses"]
 
 
 class _Links(HTMLParser):

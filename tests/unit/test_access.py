@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.access import RIGHTS, ApiToken, Identity, InvalidTokenName, Right, Role, check_token_name, may
+from domain.access import (
+    RIGHTS,
+    ApiToken,
+    Identity,
+    InvalidTokenName,
+    Right,
+    Role,
+    check_token_name,
+    may,
+    person_of,
+)
 
 # PRODUCT.md: viewer reads everything; sales: viewer and submit orders; finance: sales, and
 # holds, disputes, pauses, accounts and limits, retries, what-if; ops: viewer, and the ops
@@ -59,3 +69,8 @@ def test_a_token_acts_as_its_name_and_role() -> None:
     token = ApiToken("tok-1", "maria", Role.FINANCE, datetime(2026, 1, 1, tzinfo=UTC))
     assert token.identity() == Identity("maria", Role.FINANCE, "tok-1")
     assert token.identity().actor == "user:maria" and not token.revoked
+
+
+def test_a_person_is_named_by_the_actor_a_token_acts_as_and_a_source_is_no_person() -> None:
+    assert person_of(Identity("fiona", Role.FINANCE).actor) == "fiona"
+    assert [person_of(actor) for actor in ("stripe", "holdfast", "dynamics:abc", "user:", None)] == [None] * 5

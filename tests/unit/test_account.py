@@ -122,10 +122,18 @@ def test_refused_hold_commands_say_which_account_and_why() -> None:
     assert str(twice.value) == "Account acme already has a manual hold."
 
 
-def test_a_manual_hold_keeps_the_call_that_placed_it_as_its_cause() -> None:
+def test_a_manual_hold_keeps_the_call_that_placed_it_as_its_cause_and_the_person_who_did() -> None:
     account = Account("acme")
-    account.place_manual_hold("fraud check", Change(at(0), "api", "api:req-9"))
-    assert account.holds[HoldReason.MANUAL] == Hold(HoldReason.MANUAL, at(0), "api:req-9", "fraud check")
+    account.place_manual_hold("fraud check", Change(at(0), "user:fiona", "api:req-9"))
+    assert account.holds[HoldReason.MANUAL] == Hold(HoldReason.MANUAL, at(0), "api:req-9", "fraud check", "user:fiona")
+
+
+def test_a_pause_keeps_who_paused_until_it_ends() -> None:
+    account = Account("acme")
+    account.pause_enforcement(at(3600), "promised", Change(at(0), "user:fiona", "api"))
+    assert account.paused_by == "user:fiona"
+    account.end_pause(Change(at(60), "user:olu", "api"), note="broke it")
+    assert account.paused_by is None
 
 
 def test_effects_name_what_blocks_and_what_parks_and_nothing_while_paused() -> None:

@@ -77,7 +77,7 @@ def test_a_hold_keeps_when_and_why_it_was_first_placed_while_later_events_call_f
     account = Account("acme")
     account.settle_hold(reason, WantedHold(reason, "stripe:evt_first", "first"), change(0))
     assert account.settle_hold(reason, WantedHold(reason, "stripe:evt_later", "later"), change(60)) == []
-    assert account.holds[reason] == Hold(reason, at(0), "stripe:evt_first", "first")
+    assert account.holds[reason] == Hold(reason, at(0), "stripe:evt_first", "first", placed_by="worker")
 
 
 def test_a_hold_released_and_placed_again_is_a_new_hold_from_its_new_cause() -> None:
@@ -87,7 +87,7 @@ def test_a_hold_released_and_placed_again_is_a_new_hold_from_its_new_cause() -> 
     [released] = account.settle_hold(reason, None, change(30))
     assert released.detail["since"] == at(0).isoformat()
     account.settle_hold(reason, WantedHold(reason, "stripe:evt_2"), change(60))
-    assert account.holds[reason] == Hold(reason, at(60), "stripe:evt_2")
+    assert account.holds[reason] == Hold(reason, at(60), "stripe:evt_2", placed_by="worker")
 
 
 @pytest.mark.parametrize(("released", "kept"), list(itertools.permutations(SOURCE_REASONS, 2)))
@@ -96,7 +96,7 @@ def test_releasing_one_reason_never_touches_another(released: HoldReason, kept: 
     account.settle_hold(kept, WantedHold(kept, "cause:kept"), change(0))
     account.settle_hold(released, WantedHold(released, "cause:released"), change(1))
     account.settle_hold(released, None, change(2))
-    assert account.holds == {kept: Hold(kept, at(0), "cause:kept")}
+    assert account.holds == {kept: Hold(kept, at(0), "cause:kept", placed_by="worker")}
 
 
 def test_finance_lifting_its_manual_hold_leaves_every_source_hold() -> None:

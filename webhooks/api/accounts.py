@@ -6,6 +6,7 @@ from typing import Any
 
 from domain.access import Right
 from domain.account import MAX_ACCOUNT_ID_LENGTH, HoldAlreadyPlaced, NoSuchHold, canonical_account_id
+from domain.holds import HoldReason
 from domain.money import TooManyDecimals
 from services import accounts as account_service
 from webhooks.api import Blueprint
@@ -98,19 +99,25 @@ def get_account(account_id: str) -> Any:
 @blp.route("", methods=["GET"])
 @blp.arguments(AccountListQuerySchema, location="query")
 @blp.response(200, AccountPageSchema)
+@blp.alt_response(400, schema=ErrorSchema, description="A bad limit, cursor or reason.")
 @requires(Right.READ)
 def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
-    """Accounts by id; ``on_hold=true`` lists those with any hold (paused ones included)."""
+    """Accounts by id; ``on_hold=true``: those with any hold (paused ones included); ``reason=``: held for it."""
     c = container()
     limit = query["limit"]
-    views = account_service.list_accounts(
-        c.uow(),
-        on_hold=query.get("on_hold"),
-        after=decode_cursor(query.get("cursor")),
-        limit=limit + 1,
-        ctx=c.context,
-        now=c.clock(),
-    )
+    reason = query.get("reason")
+    try:
+        views = account_service.list_accounts(
+            c.uow(),
+            on_hold=query.get("on_hold"),
+            reason=HoldReason(reason) if reason is not None else None,
+            after=decode_cursor(query.get("cursor")),
+            limit=limit + 1,
+            ctx=c.context,
+            now=c.clock(),
+        )
+    except account_service.ReasonNeedsHolds as error:
+        raise ApiError(400, "validation_error", f"reason: {error}") from None
     page, more = views[:limit], len(views) > limit
     return {"items": page, "next_cursor": encode_cursor(page[-1].account_id) if more else None}
 

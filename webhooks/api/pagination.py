@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from datetime import datetime
 
 from webhooks.errors import ApiError
 
@@ -37,3 +39,19 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
         raise _invalid()
     return int(raw)
+
+
+def encode_request_cursor(created_at: datetime, request_id: str) -> str:
+    """The cursor of a page of requests: the last one's creation time and id."""
+    return encode_cursor(json.dumps([created_at.isoformat(), request_id]))
+
+
+def decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    try:
+        created, request_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(request_id)
+    except (ValueError, TypeError):
+        raise _invalid() from None

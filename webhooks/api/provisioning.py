@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Any
 
 from domain.access import Right
@@ -24,7 +22,7 @@ from webhooks.api.order_schemas import (
     ProvisioningRequestSchema,
     RetriedSchema,
 )
-from webhooks.api.pagination import decode_cursor, encode_cursor
+from webhooks.api.pagination import decode_request_cursor, encode_request_cursor
 from webhooks.api.schemas import ErrorSchema
 from webhooks.context import container
 from webhooks.errors import ApiError
@@ -89,7 +87,7 @@ def list_requests(query: dict[str, Any]) -> dict[str, Any]:
     """Requests oldest first, by state and account."""
     c = container()
     limit = query["limit"]
-    after = _decode_request_cursor(query.get("cursor"))
+    after = decode_request_cursor(query.get("cursor"))
     account_id = query.get("account_id")
     requests = service.list_requests(
         c.uow(),
@@ -99,19 +97,8 @@ def list_requests(query: dict[str, Any]) -> dict[str, Any]:
         limit=limit + 1,
     )
     page, more = requests[:limit], len(requests) > limit
-    cursor = encode_cursor(json.dumps([page[-1].created_at.isoformat(), page[-1].request_id])) if more else None
+    cursor = encode_request_cursor(page[-1].created_at, page[-1].request_id) if more else None
     return {"items": page, "next_cursor": cursor}
-
-
-def _decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    raw = decode_cursor(cursor)
-    if raw is None:
-        return None
-    try:
-        created, request_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(request_id)
-    except (ValueError, TypeError):
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from None
 
 
 @blp.route("/provisioning/<request_id>", methods=["GET"])

@@ -93,6 +93,13 @@ class HoldSchema(Schema):
     since = fields.DateTime(required=True)
     cause = fields.String(required=True, metadata={"description": "stripe:evt_..., dynamics:<operation id> or api"})
     note = fields.String(allow_none=True)
+    placed_by = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Who placed it, as the timeline's actor: user:<name> for a person (cause api), "
+            "stripe, dynamics:<CRM user> or holdfast otherwise; null for holds older than this field"
+        },
+    )
 
 
 class AccountSchema(Schema):
@@ -109,6 +116,9 @@ class AccountSchema(Schema):
     holds = fields.List(fields.Nested(HoldSchema), required=True)
     enforcement_paused_until = fields.DateTime(allow_none=True)
     awaiting = fields.Integer(required=True)
+    enforcement_paused_by = fields.String(
+        allow_none=True, metadata={"description": "Who paused enforcement (user:<name>); null when not paused"}
+    )
 
 
 class AccountPutSchema(StrictSchema):
@@ -136,7 +146,14 @@ class PageQuerySchema(StrictSchema):
 
 
 class AccountListQuerySchema(PageQuerySchema):
-    on_hold = fields.Boolean()
+    on_hold = fields.Boolean(metadata={"description": "true: accounts with any hold (paused ones included)"})
+    reason = Text(
+        validate=validate.OneOf(
+            [str(r) for r in HoldReason],
+            error="There is no hold reason {input}; it is one of {choices}.",
+        ),
+        metadata={"description": "Only accounts with a hold of this reason (paged like the rest); implies on_hold."},
+    )
 
 
 class AccountPageSchema(Schema):

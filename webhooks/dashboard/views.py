@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from werkzeug.exceptions import HTTPException
 from wtforms import ValidationError
 
-from domain.access import Right
+from domain.access import Right, person_of
 from domain.account import HoldAlreadyPlaced, NoSuchHold
 from domain.holds import HoldReason
 from domain.money import format_amount
@@ -22,6 +22,7 @@ from services import accounts as account_service
 from services import inbox as inbox_service
 from services import orders as order_service
 from webhooks.api.accounts import checked_account_id
+from webhooks.api.pagination import decode_int_cursor, decode_request_cursor, encode_cursor, encode_request_cursor
 from webhooks.context import container
 from webhooks.dashboard.signin import (
     _sign_in,
@@ -38,6 +39,7 @@ bp = Blueprint(
 )
 
 PAGE = 100
+ACCOUNT_PAGE = 50  # requests and timeline entries per page on an account's page
 NOTE_MAX = 2000
 SECURITY_HEADERS = {
     # Only the app's own files: no inline script or style, no frames, forms post to this site only.
@@ -83,6 +85,12 @@ def _everywhere() -> dict[str, Any]:
 def _amount(value: Decimal | None, currency: str | None = None) -> str:
     """Money as finance reads it: the currency's places, thousands separated ("5,000.00")."""
     return "—" if value is None else format(Decimal(format_amount(Decimal(value), currency)), ",f")
+
+
+@bp.app_template_filter("person")
+def _person(actor: str | None) -> str | None:
+    """The person's name when a person acted (``user:fiona``); None when a source or Holdfast did."""
+    return person_of(actor)
 
 
 def _problem(status: int, sentence: str) -> tuple[str, int]:
@@ -134,19 +142,19 @@ def logout() -> Any:
 @signed_in
 def home() -> Any:
     """Who is on hold and why, filtered by reason."""
-    reason = request.args.get("reason") or None
-    if reason is not None and reason not in tuple(HoldReason):
-        raise ApiError(400, "invalid_reason", f"There is no hold reason {reason!r}; choose one of the list.")
+    chosen = request.args.get("reason") or None
+    if chosen is not None and chosen not in tuple(HoldReason):
+        raise ApiError(400, "invalid_reason", f"There is no hold reason {chosen!r}; choose one of the list.")
+    reason = HoldReason(chosen) if chosen is not None else None
     after = request.args.get("after") or None
     c = container()
     views = account_service.list_accounts(
-        c.uow(), on_hold=True, after=after, limit=PAGE + 1, ctx=c.context, now=c.clock()
+        c.uow(), on_hold=True, reason=reason, after=after, limit=PAGE + 1, ctx=c.context, now=c.clock()
     )
     page, more = views[:PAGE], len(views) > PAGE
-    held = [v for v in page if reason is None or any(h.reason == reason for h in v.holds)]
     return render_template(
         "dashboard/home.html",
-        held=held,
+        held=page,
         reason=reason,
         reasons=list(HoldReason),
         next_after=page[-1].account_id if more else None,
@@ -156,20 +164,41 @@ def home() -> Any:
 @bp.route("/accounts/<account_id>", methods=["GET"])
 @signed_in
 def account(account_id: str) -> Any:
-    """An account: holds, pause, standing, requests with attempts, timeline."""
+    """An account: holds, pause, standing, requests with attempts, timeline (each newest first, a page at a time).
+
+    ``requests_before`` and ``timeline_before`` are the API's cursors: the page of each that ends there.
+    """
     c = container()
     account_id = checked_account_id(account_id)
+    requests_before = request.args.get("requests_before") or None
+    timeline_before = request.args.get("timeline_before") or None
     try:
         view = account_service.view_account(c.uow(), account_id, c.context, c.clock())
-        timeline = account_service.account_timeline(c.uow(), account_id, before_id=None, limit=PAGE)
+        entries = account_service.account_timeline(
+            c.uow(), account_id, before_id=decode_int_cursor(timeline_before), limit=ACCOUNT_PAGE + 1
+        )
     except account_service.AccountNotFound as error:
         raise ApiError(404, "account_not_found", str(error)) from None
-    requests = order_service.list_requests(c.uow(), state=None, account_id=account_id, after=None, limit=PAGE)
+    requests = order_service.list_requests(
+        c.uow(),
+        state=None,
+        account_id=account_id,
+        after=decode_request_cursor(requests_before),
+        limit=ACCOUNT_PAGE + 1,
+        newest_first=True,
+    )
+    shown, timeline = requests[:ACCOUNT_PAGE], entries[:ACCOUNT_PAGE]
+    older_requests = (
+        encode_request_cursor(shown[-1].created_at, shown[-1].request_id) if len(requests) > len(shown) else None
+    )
     return render_template(
         "dashboard/account.html",
         account=view,
-        requests=sorted(requests, key=lambda r: r.created_at, reverse=True),
+        requests=shown,
         timeline=[record.entry for record in timeline],
+        pages={"requests_before": requests_before, "timeline_before": timeline_before},
+        older_requests=older_requests,
+        older_timeline=encode_cursor(timeline[-1].id) if len(entries) > len(timeline) else None,
         manual=any(h.reason == HoldReason.MANUAL for h in view.holds),
         dispute=any(h.reason == HoldReason.DISPUTE for h in view.holds),
         today=c.clock().date().isoformat(),
