@@ -153,7 +153,7 @@ class TimelineRow(Base):
     account_id: Mapped[str] = mapped_column(String(100), ForeignKey("accounts.account_id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(64))
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(120))
     cause: Mapped[str | None] = mapped_column(String(300), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

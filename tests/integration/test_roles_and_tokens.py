@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from domain.access import RIGHTS, Right, Role
+from domain.access import MAX_TOKEN_NAME_LENGTH, RIGHTS, Right, Role
 from tests.bad_input import FAILED_EVENT_ID, refused
 from tests.conftest import ADMIN_TOKEN as ADMIN
 from webhooks.api.auth import required_right
@@ -262,6 +262,19 @@ def test_the_timeline_names_the_token_and_keeps_the_note(client: Any, admin: dic
     assert {e["actor"] for e in entries} == {"user:maria"}
     placed = client.get("/api/accounts/acme", headers=admin).json
     assert placed["holds"] == []
+
+
+def test_a_token_with_the_longest_name_acts_and_the_timeline_names_it_in_full(
+    client: Any, admin: dict[str, str]
+) -> None:
+    """A name of 100 characters is allowed, so ``user:<name>`` (105) must fit wherever an actor is kept."""
+    name = "finance-" + "x" * (MAX_TOKEN_NAME_LENGTH - len("finance-"))
+    finance = bearer(make_token(client, admin, name, "finance")["token"])
+    assert client.put("/api/accounts/acme", json={"name": "Acme"}, headers=finance).status_code == 201
+    placed = client.post("/api/accounts/acme/holds", json={"reason": "manual", "note": "fraud"}, headers=finance)
+    assert placed.status_code == 201, placed.json
+    assert placed.json["holds"][0]["placed_by"] == f"user:{name}"
+    assert {e["actor"] for e in timeline(client, admin, "acme")} == {f"user:{name}"}
 
 
 def test_a_hold_placed_through_the_api_keeps_the_cause_api_and_names_the_person(
