@@ -14,6 +14,7 @@ from services import tokens as token_service
 from tests.conftest import ADMIN_TOKEN, post_dynamics, process_pending
 from tests.dynamics_bodies import salesorder
 from tests.integration.test_provisioning import dispatch, order
+from webhooks.dashboard import views
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -243,6 +244,44 @@ def test_ops_replays_a_failed_event(client: Any, container: Any, queued: list[An
     response = post_form(client, "/events/failed", "/events/replay", source="dynamics", event_id=event_id.group(1))
     assert response.status_code == 303
     assert "queued again" in client.get("/events/failed").get_data(as_text=True)
+
+
+def pages_of(client: Any, path: str, found: str) -> list[list[str]]:
+    """Follow a list's "Next page" links from ``path``: on each page, what the pattern ``found`` finds."""
+    seen: list[list[str]] = []
+    while path:
+        html = client.get(path).get_data(as_text=True)
+        seen.append(re.findall(found, html))
+        following = re.search(r'href="([^"]+)" rel="next">Next page', html)
+        path = following.group(1).replace("&amp;", "&") if following else ""
+    return seen
+
+
+def test_failed_requests_and_failed_events_page_through_all_of_them(
+    client: Any, admin: dict[str, str], container: Any, provisioning: Any, acme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "PAGE", 2)
+    provisioning.answer(400)
+    for n in range(5):
+        order(client, admin, acme, f"SO-{n}")
+    assert set(dispatch(container).values()) == {"failed"}
+    for _ in range(3):
+        body = salesorder(str(uuid.uuid4()), None, state=1, message="Create", post_image=False)
+        assert post_dynamics(client, body).status_code == 200
+    assert process_pending(container) == ["failed"] * 3
+    sign_in(client)
+    assert pages_of(client, "/requests/failed", r"<strong>(SO-\d)</strong>") == [
+        ["SO-0", "SO-1"],
+        ["SO-2", "SO-3"],
+        ["SO-4"],
+    ]
+    events = pages_of(client, "/events/failed", r'name="event_id" value="([^"]+)"')
+    assert [len(page) for page in events] == [2, 1] and len({e for page in events for e in page}) == 3
+    last = client.get(
+        "/events/failed?after=" + re.findall(r'after=([^"&]+)', client.get("/events/failed").get_data(as_text=True))[0]
+    )
+    assert "First page" in last.get_data(as_text=True)
+    assert client.get("/events/failed?after=not-a-cursor").status_code == 400
 
 
 def test_every_page_carries_the_security_headers(client: Any, acme: str) -> None:

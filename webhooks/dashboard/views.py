@@ -208,17 +208,27 @@ def account(account_id: str) -> Any:
 @bp.route("/requests/failed", methods=["GET"])
 @signed_in
 def failed_requests() -> Any:
+    """Failed requests, oldest first, a page at a time (``after``: the API's cursor of the last one shown)."""
     c = container()
-    requests = order_service.list_requests(c.uow(), state=RequestState.FAILED, account_id=None, after=None, limit=PAGE)
-    return render_template("dashboard/requests.html", requests=requests)
+    after = request.args.get("after") or None
+    requests = order_service.list_requests(
+        c.uow(), state=RequestState.FAILED, account_id=None, after=decode_request_cursor(after), limit=PAGE + 1
+    )
+    shown = requests[:PAGE]
+    more = encode_request_cursor(shown[-1].created_at, shown[-1].request_id) if len(requests) > PAGE else None
+    return render_template("dashboard/requests.html", requests=shown, after=after, next_after=more)
 
 
 @bp.route("/events/failed", methods=["GET"])
 @signed_in
 def failed_events() -> Any:
+    """Failed events, oldest first, a page at a time (``after``: the API's cursor of the last one shown)."""
     c = container()
-    events = inbox_service.list_events(c.uow(), "failed", None, PAGE)
-    return render_template("dashboard/events.html", events=events)
+    after = request.args.get("after") or None
+    events = inbox_service.list_events(c.uow(), "failed", decode_int_cursor(after), PAGE + 1)
+    shown = events[:PAGE]
+    more = encode_cursor(shown[-1].id) if len(events) > PAGE else None
+    return render_template("dashboard/events.html", events=shown, after=after, next_after=more)
 
 
 # -- actions (each a POST form with csrf_token, calling the service the API route calls) ------
