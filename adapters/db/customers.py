@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from adapters.db.engine import insert_for
 from adapters.db.mapping import copy_to_row, fact_from_row
-from adapters.db.tables import InvoiceRow, StripeCustomerRow
+from adapters.db.tables import DisputeRow, InvoiceRow, StripeCustomerRow
 from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
 from services.ports import CustomerMapping
 
@@ -49,6 +50,31 @@ class SqlCustomerRepository:
         return self.session.execute(
             select(StripeCustomerRow.customer_id).where(StripeCustomerRow.account_id == account_id)
         ).scalar_one_or_none()
+
+    def customers_of(self, account_ids: Sequence[str]) -> dict[str, str]:
+        """The Stripe customer of each of these accounts that has one (account id -> customer id), in one query."""
+        rows = self.session.execute(
+            select(StripeCustomerRow.account_id, StripeCustomerRow.customer_id).where(
+                StripeCustomerRow.account_id.in_(list(account_ids))
+            )
+        )
+        return {account_id: customer_id for account_id, customer_id in rows if account_id is not None}
+
+
+Row = TypeVar("Row", InvoiceRow, DisputeRow)
+Fact = TypeVar("Fact")
+
+
+def facts_by_customer(
+    session: Session, row_type: type[Row], customer_ids: Sequence[str], fact_of: Callable[[Row], Fact]
+) -> dict[str, list[Fact]]:
+    """The facts of the rows of these Stripe customers, grouped by customer, each in key order, in one query."""
+    found: dict[str, list[Fact]] = {}
+    key = inspect(row_type).primary_key
+    rows = session.execute(select(row_type).where(row_type.customer_id.in_(list(customer_ids))).order_by(*key))
+    for row in rows.scalars():
+        found.setdefault(row.customer_id, []).append(fact_of(row))
+    return found
 
 
 def _occurrence(raw: dict[str, Any] | None) -> Occurrence | None:
@@ -100,3 +126,7 @@ class SqlInvoiceRepository:
             select(InvoiceRow).where(InvoiceRow.customer_id == customer_id).order_by(InvoiceRow.invoice_id)
         ).scalars()
         return [_invoice_fact(row) for row in rows]
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[InvoiceFact]]:
+        """The facts of each customer's invoices, by invoice id, in one query (customers without any: absent)."""
+        return facts_by_customer(self.session, InvoiceRow, customer_ids, _invoice_fact)

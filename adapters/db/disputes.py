@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.db.customers import facts_by_customer
 from adapters.db.mapping import copy_to_row, fact_from_row
 from adapters.db.tables import DisputeRow
 from domain.disputes import DisputeFact
@@ -38,3 +40,7 @@ class SqlDisputeRepository:
             select(DisputeRow).where(DisputeRow.customer_id == customer_id).order_by(DisputeRow.dispute_id)
         ).scalars()
         return [_dispute(row) for row in rows]
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[DisputeFact]]:
+        """Each customer's disputes, by dispute id, in one query (customers without any: absent)."""
+        return facts_by_customer(self.session, DisputeRow, customer_ids, _dispute)

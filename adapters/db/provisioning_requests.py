@@ -125,6 +125,29 @@ class SqlProvisioningRepository:
         ).scalar_one_or_none()
         return None if row is None else self._with_attempts([row])[0]
 
+    def pending_for_accounts(self, account_ids: Sequence[str]) -> dict[str, list[ProvisioningRequest]]:
+        """Each account's requests not yet final, oldest first, in one query, unlocked and without attempts
+        (accounts without any: absent). For reads over many accounts: the rows are not kept for ``save``."""
+        found: dict[str, list[ProvisioningRequest]] = {}
+        rows = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(
+                ProvisioningRequestRow.account_id.in_(list(account_ids)),
+                ProvisioningRequestRow.state.in_([str(s) for s in PENDING]),
+            )
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+        ).scalars()
+        for row in rows:
+            request = fact_from_row(
+                ProvisioningRequest,
+                row,
+                state=RequestState(row.state),
+                waiting_for=tuple(row.waiting_for or ()),
+                attempts=[],
+            )
+            found.setdefault(row.account_id, []).append(request)
+        return found
+
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]:
         """Requests not yet final, oldest first. ``lock`` locks those not yet sent (awaiting, queued):
         admission may change them; a request provisioning belongs to its sender and is only read."""

@@ -42,6 +42,9 @@ class CustomerRepository(Protocol):
 
     def customer_of(self, account_id: str) -> str | None: ...
 
+    def customers_of(self, account_ids: Sequence[str]) -> dict[str, str]:
+        """The Stripe customer of each of these accounts that has one, in one read."""
+
 
 class InvoiceRepository(Protocol):
     def get(self, invoice_id: str) -> InvoiceFact | None: ...
@@ -49,6 +52,9 @@ class InvoiceRepository(Protocol):
     def save(self, fact: InvoiceFact, now: datetime) -> None: ...
 
     def for_customer(self, customer_id: str) -> list[InvoiceFact]: ...
+
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[InvoiceFact]]:
+        """Each customer's invoice facts, in one read."""
 
 
 class AccountRepository(Protocol):
@@ -92,6 +98,9 @@ class DisputeRepository(Protocol):
 
     def for_customer(self, customer_id: str) -> list[DisputeFact]: ...
 
+    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[DisputeFact]]:
+        """Each customer's dispute facts, in one read."""
+
 
 class TokenRepository(Protocol):
     def add(self, token: ApiToken, secret_hash: str) -> None:
@@ -133,6 +142,9 @@ class ProvisioningRepository(Protocol):
         """A CRM order by its salesorderid, whatever account it is for."""
 
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]: ...
+
+    def pending_for_accounts(self, account_ids: Sequence[str]) -> dict[str, list[ProvisioningRequest]]:
+        """Each account's requests not yet final, oldest first, in one read (unlocked, without attempts)."""
 
     def count_awaiting(self, account_id: str) -> int: ...
 
@@ -194,6 +206,9 @@ class UnitOfWork(Protocol):
         """Commit, then run the follow-ups registered with after_commit."""
 
     def rollback(self) -> None: ...
+
+    def read_only(self) -> None:
+        """Make this transaction a read-only snapshot (called before its first read)."""
 
     def after_commit(self, action: Callable[[], None]) -> None: ...
 
