@@ -1,10 +1,11 @@
 """Ask what a candidate policy would change, over the whole book, changing nothing.
 
 Accounts are read in pages of ``PAGE_SIZE`` by account id: per page, one read each of the
-accounts, their holds, their Stripe customers, those customers' invoices and disputes, and the
-accounts' pending requests (never one query per account). Each account is compared by the pure
-domain (``domain.what_if.compare``) under the policy in force and the candidate, at one fixed
-``now``. It all runs in one read-only transaction that is rolled back.
+accounts, their holds, their Stripe customers' invoices and disputes, and their pending requests
+(never one query per account; the facts by the page's range of account ids, not a list of them).
+Each account is compared by the pure domain (``domain.what_if.compare``) under the policy in
+force and the candidate, at one fixed ``now``. It all runs in one read-only transaction that is
+rolled back.
 
 The changes come in pages too (``limit``): a page ends at its last change, and the next starts
 after that account. ``accounts_evaluated`` counts the accounts a page covers (those from its
@@ -36,19 +37,18 @@ class WhatIfPage:
 
 
 def _facts(uow: UnitOfWork, accounts: Sequence[Account]) -> Iterator[AccountFacts]:
-    """Each account with its facts, read for the whole page at once."""
-    ids = [account.account_id for account in accounts]
-    customers = uow.customers.customers_of(ids)
-    customer_ids = sorted(set(customers.values()))
-    invoices = uow.invoices.for_customers(customer_ids)
-    disputes = uow.disputes.for_customers(customer_ids)
-    requests = uow.requests.pending_for_accounts(ids)
+    """Each account with its facts, read for the whole page at once (by the page's range of account ids)."""
+    if not accounts:
+        return
+    first, last = accounts[0].account_id, accounts[-1].account_id
+    invoices = uow.invoices.for_accounts(first, last)
+    disputes = uow.disputes.for_accounts(first, last)
+    requests = uow.requests.pending_for_accounts(first, last)
     for account in accounts:
-        customer = customers.get(account.account_id)
         yield AccountFacts(
             account=account,
-            invoices=invoices.get(customer, []) if customer else [],
-            disputes=disputes.get(customer, []) if customer else [],
+            invoices=invoices.get(account.account_id, []),
+            disputes=disputes.get(account.account_id, []),
             requests=requests.get(account.account_id, []),
         )
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from adapters.db.customers import facts_by_customer
+from adapters.db.customers import facts_by_account
 from adapters.db.mapping import copy_to_row, fact_from_row
 from adapters.db.tables import DisputeRow
 from domain.disputes import DisputeFact
@@ -41,6 +40,6 @@ class SqlDisputeRepository:
         ).scalars()
         return [_dispute(row) for row in rows]
 
-    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[DisputeFact]]:
-        """Each customer's disputes, by dispute id, in one query (customers without any: absent)."""
-        return facts_by_customer(self.session, DisputeRow, customer_ids, _dispute)
+    def for_accounts(self, first: str, last: str) -> dict[str, list[DisputeFact]]:
+        """The disputes of the accounts ``first`` to ``last``, by account, in one query (none: absent)."""
+        return facts_by_account(self.session, DisputeRow, first, last, _dispute)

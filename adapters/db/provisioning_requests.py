@@ -125,14 +125,15 @@ class SqlProvisioningRepository:
         ).scalar_one_or_none()
         return None if row is None else self._with_attempts([row])[0]
 
-    def pending_for_accounts(self, account_ids: Sequence[str]) -> dict[str, list[ProvisioningRequest]]:
-        """Each account's requests not yet final, oldest first, in one query, unlocked and without attempts
-        (accounts without any: absent). For reads over many accounts: the rows are not kept for ``save``."""
+    def pending_for_accounts(self, first: str, last: str) -> dict[str, list[ProvisioningRequest]]:
+        """The requests not yet final of the accounts ``first`` to ``last`` (by account id), oldest first, in one
+        query, unlocked and without attempts (none: absent). For reads over many accounts: the rows are not
+        kept for ``save``."""
         found: dict[str, list[ProvisioningRequest]] = {}
         rows = self.session.execute(
             select(ProvisioningRequestRow)
             .where(
-                ProvisioningRequestRow.account_id.in_(list(account_ids)),
+                ProvisioningRequestRow.account_id.between(first, last),
                 ProvisioningRequestRow.state.in_([str(s) for s in PENDING]),
             )
             .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)

@@ -42,9 +42,6 @@ class CustomerRepository(Protocol):
 
     def customer_of(self, account_id: str) -> str | None: ...
 
-    def customers_of(self, account_ids: Sequence[str]) -> dict[str, str]:
-        """The Stripe customer of each of these accounts that has one, in one read."""
-
 
 class InvoiceRepository(Protocol):
     def get(self, invoice_id: str) -> InvoiceFact | None: ...
@@ -53,8 +50,8 @@ class InvoiceRepository(Protocol):
 
     def for_customer(self, customer_id: str) -> list[InvoiceFact]: ...
 
-    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[InvoiceFact]]:
-        """Each customer's invoice facts, in one read."""
+    def for_accounts(self, first: str, last: str) -> dict[str, list[InvoiceFact]]:
+        """The invoice facts of the accounts ``first`` to ``last`` (by id), by account, in one read."""
 
 
 class AccountRepository(Protocol):
@@ -98,8 +95,8 @@ class DisputeRepository(Protocol):
 
     def for_customer(self, customer_id: str) -> list[DisputeFact]: ...
 
-    def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[DisputeFact]]:
-        """Each customer's dispute facts, in one read."""
+    def for_accounts(self, first: str, last: str) -> dict[str, list[DisputeFact]]:
+        """The dispute facts of the accounts ``first`` to ``last`` (by id), by account, in one read."""
 
 
 class TokenRepository(Protocol):
@@ -143,8 +140,9 @@ class ProvisioningRepository(Protocol):
 
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]: ...
 
-    def pending_for_accounts(self, account_ids: Sequence[str]) -> dict[str, list[ProvisioningRequest]]:
-        """Each account's requests not yet final, oldest first, in one read (unlocked, without attempts)."""
+    def pending_for_accounts(self, first: str, last: str) -> dict[str, list[ProvisioningRequest]]:
+        """The requests not yet final of the accounts ``first`` to ``last`` (by id), by account, oldest first,
+        in one read (unlocked, without attempts)."""
 
     def count_awaiting(self, account_id: str) -> int: ...
 
