@@ -63,6 +63,11 @@ def _line_of(text: str, section: str | None, key: str) -> int | None:
     return None
 
 
+def _written(value: object) -> str:
+    """A wrong value as the message shows it: as the file wrote it (a JSON fraction is read as a Decimal)."""
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 class _Reader:
     """Reads one document (a file's, or a JSON candidate's) over a base policy: what it leaves out stays."""
 
@@ -89,7 +94,7 @@ class _Reader:
     def integer(self, section: str, data: dict[str, Any], key: str, default: int, *, minimum: int = 0) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(section, key, f"must be a whole number, not {value!r}.")
+            raise self.fail(section, key, f"must be a whole number, not {_written(value)}.")
         if value < minimum:
             raise self.fail(section, key, f"must be at least {minimum}.")
         return value
@@ -97,7 +102,7 @@ class _Reader:
     def boolean(self, section: str, data: dict[str, Any], key: str, default: bool) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
-            raise self.fail(section, key, f"must be true or false, not {value!r}.")
+            raise self.fail(section, key, f"must be true or false, not {_written(value)}.")
         return value
 
 

@@ -89,6 +89,7 @@ def test_a_missing_file_is_refused_with_a_sentence(tmp_path: Path) -> None:
         ({"reasons": {"overdraft": {"blocks_changes": True}}}, "[reasons.overdraft]\nblocks_changes = true\n"),
         ({"reasons": {"manual": {"blocks_changes": "yes"}}}, '[reasons.manual]\nblocks_changes = "yes"\n'),
         ({"dispute": {"release_on": "won"}}, '[dispute]\nrelease_on = "won"\n'),
+        ({"non_payment": {"failed_attempts": Decimal("2.5")}}, "[non_payment]\nfailed_attempts = 2.5\n"),
         ({"surprise": {}}, "[surprise]\n"),
     ],
 )
