@@ -7,6 +7,7 @@ call of the same services the API uses, in the same process configuration.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import click
 import structlog
@@ -18,7 +19,9 @@ from domain.access import InvalidTokenName, Role, TokenNameTaken
 from services import accounts as account_service
 from services import inbox as inbox_service
 from services import tokens as token_service
+from services import what_if as what_if_service
 from webhooks.api.accounts import checked_account_id
+from webhooks.api.policy_schemas import PolicyChangeSchema
 from webhooks.api.schemas import AccountSchema
 from webhooks.context import container
 from webhooks.errors import ApiError
@@ -156,6 +159,35 @@ def check_policy(path: str) -> None:
     except PolicyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{path} is a valid hold policy.")
+
+
+def _reasons(reasons: Sequence[str]) -> str:
+    return ", ".join(reasons) or "none"
+
+
+@policy_cli.command("what-if")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the answer of POST /api/policy/what-if, every change.")
+def what_if_policy(path: str, as_json: bool) -> None:
+    """What the policy file PATH would change now (what it leaves out stays as in force); changes nothing."""
+    c = container()
+    try:
+        candidate = load_policy(path, base=c.policy)
+    except PolicyError as error:
+        raise click.ClickException(str(error)) from None
+    page = what_if_service.what_if(c.uow(), c.policy, candidate, c.clock())
+    changes = PolicyChangeSchema(many=True).dump(page.changes)
+    if as_json:
+        click.echo(json.dumps({"accounts_evaluated": page.accounts_evaluated, "changes": changes}, indent=2))
+        return
+    click.echo(f"{page.accounts_evaluated} account(s) evaluated; {len(changes)} would change under {path}.")
+    for change in changes:
+        orders = f"orders released {change['orders_released']}, parked {change['orders_parked']}"
+        click.echo(
+            f"{change['account_id']}\t{change['name'] or ''}\tholds {_reasons(change['holds_now'])} -> "
+            f"{_reasons(change['holds_under_candidate'])}\tplaced {_reasons(change['placed'])}\t"
+            f"released {_reasons(change['released'])}\t{orders}"
+        )
 
 
 def register_commands(app: Flask) -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 
 from adapters.db.engine import insert_for
 from adapters.db.mapping import copy_to_row, fact_from_row
-from adapters.db.tables import InvoiceRow, StripeCustomerRow
+from adapters.db.tables import DisputeRow, InvoiceRow, StripeCustomerRow
 from domain.invoices import InvoiceFact, InvoiceStatus, Occurrence
 from services.ports import CustomerMapping
 
@@ -61,6 +61,28 @@ class SqlCustomerRepository:
             )
         )
         return {account_id: customer_id for account_id, customer_id in rows if account_id is not None}
+
+
+Row = TypeVar("Row", InvoiceRow, DisputeRow)
+Fact = TypeVar("Fact")
+
+
+def facts_by_account(
+    session: Session, row_type: type[Row], first: str, last: str, fact_of: Callable[[Row], Fact]
+) -> dict[str, list[Fact]]:
+    """The facts of the rows of the Stripe customers of the accounts ``first`` to ``last`` (by account id),
+    grouped by account, each in key order, in one query: a range, not a list of ids to bind."""
+    found: dict[str, list[Fact]] = {}
+    key = inspect(row_type).primary_key
+    rows = session.execute(
+        select(StripeCustomerRow.account_id, row_type)
+        .join(StripeCustomerRow, StripeCustomerRow.customer_id == row_type.customer_id)
+        .where(StripeCustomerRow.account_id.between(first, last))
+        .order_by(*key)
+    )
+    for account_id, row in rows:
+        found.setdefault(str(account_id), []).append(fact_of(row))
+    return found
 
 
 def _occurrence(raw: dict[str, Any] | None) -> Occurrence | None:
@@ -120,3 +142,7 @@ class SqlInvoiceRepository:
             for row in rows:
                 found[row.customer_id].append(_invoice_fact(row))
         return found
+
+    def for_accounts(self, first: str, last: str) -> dict[str, list[InvoiceFact]]:
+        """The invoice facts of the accounts ``first`` to ``last``, by account, in one query (none: absent)."""
+        return facts_by_account(self.session, InvoiceRow, first, last, _invoice_fact)

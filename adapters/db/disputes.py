@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.db.customers import facts_by_account
 from adapters.db.mapping import copy_to_row, fact_from_row
 from adapters.db.tables import DisputeRow
 from domain.disputes import DisputeFact
@@ -47,3 +48,7 @@ class SqlDisputeRepository:
             for row in rows:
                 found[row.customer_id].append(_dispute(row))
         return found
+
+    def for_accounts(self, first: str, last: str) -> dict[str, list[DisputeFact]]:
+        """The disputes of the accounts ``first`` to ``last``, by account, in one query (none: absent)."""
+        return facts_by_account(self.session, DisputeRow, first, last, _dispute)

@@ -138,6 +138,30 @@ class SqlProvisioningRepository:
                 found[row.account_id].append(self._request(row))
         return found
 
+    def pending_between(self, first: str, last: str) -> dict[str, list[ProvisioningRequest]]:
+        """The requests not yet final of the accounts ``first`` to ``last`` (by account id), oldest first, in one
+        query, unlocked and without attempts (none: absent). For reads over many accounts: the rows are not
+        kept for ``save``."""
+        found: dict[str, list[ProvisioningRequest]] = {}
+        rows = self.session.execute(
+            select(ProvisioningRequestRow)
+            .where(
+                ProvisioningRequestRow.account_id.between(first, last),
+                ProvisioningRequestRow.state.in_([str(s) for s in PENDING]),
+            )
+            .order_by(ProvisioningRequestRow.created_at, ProvisioningRequestRow.request_id)
+        ).scalars()
+        for row in rows:
+            request = fact_from_row(
+                ProvisioningRequest,
+                row,
+                state=RequestState(row.state),
+                waiting_for=tuple(row.waiting_for or ()),
+                attempts=[],
+            )
+            found.setdefault(row.account_id, []).append(request)
+        return found
+
     def pending_for_account(self, account_id: str, *, lock: bool = False) -> list[ProvisioningRequest]:
         """Requests not yet final, oldest first. ``lock`` locks those not yet sent (awaiting, queued):
         admission may change them; a request provisioning belongs to its sender and is only read."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Self
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.db.accounts import SqlAccountRepository
@@ -40,6 +41,16 @@ class SqlUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         self.session.rollback()
         self.session.close()
+
+    def read_only(self) -> None:
+        """Make this transaction a read-only snapshot; call it first, before any read.
+
+        PostgreSQL: REPEATABLE READ, READ ONLY (every read sees one moment; a write fails). SQLite's
+        transaction (BEGIN IMMEDIATE, adapters/db/engine.py) is one snapshot already, and it is
+        rolled back at the end as every transaction not committed is.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
 
     def after_commit(self, action: Callable[[], None]) -> None:
         self._after_commit.append(action)

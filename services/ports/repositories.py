@@ -56,6 +56,9 @@ class InvoiceRepository(Protocol):
 
     def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[InvoiceFact]]: ...
 
+    def for_accounts(self, first: str, last: str) -> dict[str, list[InvoiceFact]]:
+        """The invoice facts of the accounts ``first`` to ``last`` (by id), by account, in one read."""
+
 
 class AccountRepository(Protocol):
     def get(self, account_id: str, *, lock: bool = False) -> Account | None: ...
@@ -103,6 +106,9 @@ class DisputeRepository(Protocol):
 
     def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[DisputeFact]]: ...
 
+    def for_accounts(self, first: str, last: str) -> dict[str, list[DisputeFact]]:
+        """The dispute facts of the accounts ``first`` to ``last`` (by id), by account, in one read."""
+
 
 class TokenRepository(Protocol):
     def add(self, token: ApiToken, secret_hash: str) -> None:
@@ -147,6 +153,10 @@ class ProvisioningRepository(Protocol):
 
     def pending_for_accounts(self, account_ids: Sequence[str]) -> dict[str, list[ProvisioningRequest]]:
         """Each account's requests not yet final, oldest first, unlocked (one query for a page of accounts)."""
+
+    def pending_between(self, first: str, last: str) -> dict[str, list[ProvisioningRequest]]:
+        """The requests not yet final of the accounts ``first`` to ``last`` (by id), by account, oldest first,
+        in one read (unlocked, without attempts)."""
 
     def count_awaiting(self, account_id: str) -> int: ...
 
@@ -215,6 +225,9 @@ class UnitOfWork(Protocol):
         """Commit, then run the follow-ups registered with after_commit."""
 
     def rollback(self) -> None: ...
+
+    def read_only(self) -> None:
+        """Make this transaction a read-only snapshot (called before its first read)."""
 
     def after_commit(self, action: Callable[[], None]) -> None: ...
 

@@ -38,6 +38,8 @@ RIGHT_OF_ROUTE: dict[tuple[str, str], Right] = {
     ("POST", "/api/ops/sweep"): Right.OPERATE,
     ("POST", "/api/ops/tick"): Right.OPERATE,
     ("POST", "/api/ops/reconcile"): Right.OPERATE,
+    ("GET", "/api/policy"): Right.READ,
+    ("POST", "/api/policy/what-if"): Right.WHAT_IF,
     ("POST", "/api/tokens"): Right.ADMINISTER,
     ("GET", "/api/tokens"): Right.ADMINISTER,
     ("DELETE", "/api/tokens/<token_id>"): Right.ADMINISTER,

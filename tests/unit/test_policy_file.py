@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from adapters.policy_file import PolicyError, load_policy, parse_policy
+from adapters.policy_file import PolicyError, load_policy, parse_policy, policy_document, policy_from_document
+from domain.disputes import CLOSING_STATUSES
 from domain.holds import HoldReason
-from domain.policy import HoldPolicy
+from domain.policy import DisputePolicy, HoldPolicy, NonPaymentPolicy, ReasonEffects
 
 
 def test_no_file_means_the_default_policy() -> None:
@@ -71,3 +77,69 @@ def test_a_wrong_policy_is_refused_with_the_line_and_the_problem(text: str, expe
 def test_a_missing_file_is_refused_with_a_sentence(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot be read"):
         load_policy(str(tmp_path / "nope.toml"))
+
+
+@pytest.mark.parametrize(
+    ("document", "text"),
+    [
+        ({"non_payment": {"failed_attemps": 2}}, "[non_payment]\nfailed_attemps = 2\n"),
+        ({"non_payment": {"failed_attempts": "two"}}, '[non_payment]\nfailed_attempts = "two"\n'),
+        ({"non_payment": {"minimum_unpaid": "lots"}}, '[non_payment]\nminimum_unpaid = "lots"\n'),
+        ({"non_payment": {"minimum_unpaid": "-1"}}, '[non_payment]\nminimum_unpaid = "-1"\n'),
+        ({"reasons": {"overdraft": {"blocks_changes": True}}}, "[reasons.overdraft]\nblocks_changes = true\n"),
+        ({"reasons": {"manual": {"blocks_changes": "yes"}}}, '[reasons.manual]\nblocks_changes = "yes"\n'),
+        ({"dispute": {"release_on": "won"}}, '[dispute]\nrelease_on = "won"\n'),
+        ({"non_payment": {"failed_attempts": Decimal("2.5")}}, "[non_payment]\nfailed_attempts = 2.5\n"),
+        ({"surprise": {}}, "[surprise]\n"),
+    ],
+)
+def test_a_json_candidate_is_refused_with_the_sentence_of_the_same_file(document: dict[str, Any], text: str) -> None:
+    with pytest.raises(PolicyError) as from_file:
+        parse_policy(text, Path("policy.toml"))
+    with pytest.raises(PolicyError) as from_json:
+        policy_from_document(document, HoldPolicy())
+    assert from_json.value.problem == from_file.value.problem
+    assert str(from_json.value) == f"Hold policy candidate: {from_file.value.problem}"
+
+
+def test_what_a_candidate_leaves_out_stays_as_in_force() -> None:
+    in_force = parse_policy(
+        '[non_payment]\nfailed_attempts = 3\ndays_past_due = false\nminimum_unpaid = "9.00"\n'
+        "grace_period_hours = 5\n[dispute]\nrelease_on = []\n[reasons.manual]\nparks_provisioning = false\n",
+        Path("policy.toml"),
+    )
+    candidate = policy_from_document(
+        {"non_payment": {"failed_attempts": 2}, "reasons": {"manual": {"blocks_changes": False}}}, in_force
+    )
+    assert candidate.non_payment == replace(in_force.non_payment, failed_attempts=2)
+    assert candidate.dispute == in_force.dispute
+    assert candidate.effects_of(HoldReason.MANUAL) == ReasonEffects(parks_provisioning=False, blocks_changes=False)
+    assert policy_from_document({}, in_force) == in_force
+
+
+@given(
+    failed_attempts=st.integers(0, 10),
+    days=st.none() | st.integers(0, 90),
+    minimum=st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False),
+    grace_hours=st.integers(0, 1000),
+    uncollectible=st.booleans(),
+    release_on=st.sets(st.sampled_from(sorted(CLOSING_STATUSES))),
+    effects=st.lists(st.booleans(), min_size=2 * len(HoldReason), max_size=2 * len(HoldReason)),
+)
+def test_a_policy_written_as_a_document_reads_back_as_the_same_policy(
+    failed_attempts: int,
+    days: int | None,
+    minimum: Decimal,
+    grace_hours: int,
+    uncollectible: bool,
+    release_on: set[str],
+    effects: list[bool],
+) -> None:
+    policy = HoldPolicy(
+        effects={r: ReasonEffects(effects[2 * i], effects[2 * i + 1]) for i, r in enumerate(HoldReason)},
+        non_payment=NonPaymentPolicy(failed_attempts, days, minimum, timedelta(hours=grace_hours), uncollectible),
+        dispute=DisputePolicy(frozenset(release_on)),
+    )
+    document = json.loads(json.dumps(policy_document(policy)))
+    assert policy_from_document(document, HoldPolicy()) == policy
+    assert policy_from_document(document, policy) == policy
