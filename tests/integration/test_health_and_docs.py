@@ -132,3 +132,10 @@ def test_docs_renders_the_openapi_document_in_a_browser_from_the_apps_own_files_
     assert 'url: "/openapi.json"' in html  # the document the page renders, from this app
     assert '"validatorUrl": null' in html  # Swagger UI's online validator would send the document away
     assert client.get("/docs/assets/../../webhooks/__init__.py").status_code == 404
+
+
+def test_docs_with_a_trailing_slash_leads_to_the_page(client: Any) -> None:
+    """``/docs/`` is how many people type it: it leads to /docs instead of a 404."""
+    answer = client.get("/docs/")
+    assert answer.status_code == 308 and answer.headers["Location"] == "/docs"
+    assert client.get("/docs/", follow_redirects=True).status_code == 200

@@ -11,12 +11,19 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, redirect
+from werkzeug.wrappers import Response
 
 ASSETS_URL = "/docs/assets"
 SWAGGER_UI_FILES = Path(str(files("flask_swagger_ui") / "dist"))
 
 assets = Blueprint("api_docs_assets", __name__, static_folder=SWAGGER_UI_FILES, static_url_path=ASSETS_URL)
+
+
+@assets.get("/docs/")
+def docs_with_a_slash() -> Response:
+    """``/docs/``, as many type it, leads to the page (flask-smorest serves it at /docs only)."""
+    return redirect("/docs", 308)
 
 
 def docs_config() -> dict[str, Any]:
