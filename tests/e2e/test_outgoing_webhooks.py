@@ -17,6 +17,7 @@ from standardwebhooks import Webhook
 
 from domain.outgoing import EVENT_TYPES
 from tests.conftest import wait_for
+from tests.integration.test_metrics import grew, scrape
 from tests.subscriber_server import HANG, Delivery, SubscriberServer, running_subscriber
 from tests.workers import CeleryProcess, start_outgoing
 
@@ -104,6 +105,7 @@ def test_a_subscriber_answering_500_then_200_gets_the_same_webhook_id_twice(
     client: Any, admin: dict[str, str], subscriber: SubscriberServer, outgoing_worker: CeleryProcess
 ) -> None:
     subscriber.answer(200, 500)
+    before = scrape(client, admin)
     created = subscribe(client, admin, subscriber.url, ["account.hold_placed"])
     account(client, admin, "acme")
     place_hold(client, admin, "acme")
@@ -125,6 +127,11 @@ def test_a_subscriber_answering_500_then_200_gets_the_same_webhook_id_twice(
         (200, "account.hold_placed", received[0].webhook_id),
         (500, "account.hold_placed", received[0].webhook_id),
     ]
+
+    def counted(outcome: str) -> float:
+        return grew(before, scrape(client, admin), "holdfast_outgoing_deliveries_total", outcome=outcome)
+
+    wait_for(lambda: counted("retry") == 1 and counted("delivered") == 1, what="both attempts in /metrics")
 
 
 def test_one_accounts_changes_arrive_in_order_even_when_the_first_failed_once(
