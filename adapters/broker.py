@@ -17,7 +17,8 @@ QUEUE_EVENTS = "holdfast.events"  # inbox events, the sweep, the clock tick
 QUEUE_PROVISIONING = "holdfast.provisioning"  # calls to the provisioning API
 QUEUE_CRM = "holdfast.crm"  # the Dataverse Web API: write-backs, rows read to complete an event
 QUEUE_STRIPE = "holdfast.stripe"  # Stripe's API: dispute look-ups, reconciliation
-QUEUES = (QUEUE_EVENTS, QUEUE_PROVISIONING, QUEUE_CRM, QUEUE_STRIPE)
+QUEUE_OUTGOING = "holdfast.outgoing"  # Holdfast's own events to subscribers (a worker process of its own)
+QUEUES = (QUEUE_EVENTS, QUEUE_PROVISIONING, QUEUE_CRM, QUEUE_STRIPE, QUEUE_OUTGOING)
 
 TASK_PROCESS_INBOX_EVENT = "holdfast.inbox.process_event"
 TASK_COMPLETE_INBOX_EVENT = "holdfast.inbox.complete_event"  # sent to the queue of the peer it needs
@@ -26,6 +27,8 @@ TASK_DISPATCH_PROVISIONING = "holdfast.provisioning.dispatch"
 TASK_WRITE_BACK_HOLD = "holdfast.crm.write_back_hold"
 TASK_TICK = "holdfast.clock.tick"
 TASK_RECONCILE_STRIPE = "holdfast.stripe.reconcile"
+TASK_SEND_OUTGOING = "holdfast.outgoing.send"
+TASK_SWEEP_OUTGOING = "holdfast.outgoing.sweep"
 
 TASK_QUEUES = {
     TASK_PROCESS_INBOX_EVENT: QUEUE_EVENTS,
@@ -34,6 +37,8 @@ TASK_QUEUES = {
     TASK_DISPATCH_PROVISIONING: QUEUE_PROVISIONING,
     TASK_WRITE_BACK_HOLD: QUEUE_CRM,
     TASK_RECONCILE_STRIPE: QUEUE_STRIPE,
+    TASK_SEND_OUTGOING: QUEUE_OUTGOING,
+    TASK_SWEEP_OUTGOING: QUEUE_OUTGOING,
 }
 PEER_QUEUES = {"stripe": QUEUE_STRIPE, "crm": QUEUE_CRM}  # the peers an event may need before it applies
 
@@ -54,6 +59,11 @@ class CeleryPublisher:
 
     def write_back_hold(self, account_id: str, countdown: float | None = None) -> None:
         self.celery.send_task(TASK_WRITE_BACK_HOLD, args=[account_id], countdown=countdown)
+
+    def send_outgoing(self, lanes: Sequence[tuple[str, str]], countdown: float | None = None) -> None:
+        """One task per lane (subscription, account): its sender sends the lane's deliveries in order."""
+        for subscription_id, account_id in dict.fromkeys(lanes):
+            self.celery.send_task(TASK_SEND_OUTGOING, args=[subscription_id, account_id], countdown=countdown)
 
     def sweep(self) -> None:
         self.celery.send_task(TASK_SWEEP_INBOX)

@@ -71,7 +71,8 @@ SERIES: Mapping[str, Series] = {
         "Writes of creditonhold to the CRM, by what they came to (written, retry, failed).", ("outcome",)
     ),
     "outgoing_deliveries": Series(
-        "Deliveries of Holdfast's own signed events to subscribers (none are sent yet).", ("outcome",)
+        "Attempts to deliver Holdfast's own signed events, by what they came to (delivered, retry, failed).",
+        ("outcome",),
     ),
     "event_processing_seconds": Series(
         "Seconds taken to apply one stored delivery (lock, decide, save, commit).", ("source",), PROCESSING_BUCKETS

@@ -21,6 +21,7 @@ from adapters.dispatch_locks import make_dispatch_lock
 from adapters.dynamics_deliveries import DynamicsDeliveries, DynamicsOptions, DynamicsRowRead
 from adapters.dynamics_webapi import DynamicsWebApi, WebApiSettings
 from adapters.metrics import CounterStore, FileCounters, RedisCounters, SharedMetrics
+from adapters.outgoing_http import HttpSubscriber
 from adapters.policy_file import PolicyError, load_policy
 from adapters.provisioning_client import HttpProvisioner, LoggingProvisioner
 from adapters.stripe_api import StripeApi
@@ -28,10 +29,12 @@ from adapters.stripe_deliveries import DisputeCustomerLookup, StripeDeliveries
 from bootstrap.celery_app import create_celery
 from bootstrap.settings import ConfigurationError, Settings, load_settings
 from domain.policy import HoldPolicy
+from services import outgoing
 from services.crm_processing import crm_handler
 from services.inbox import Completion, Handler
 from services.ports import (
     DispatchLock,
+    OutgoingPolicy,
     PeerUnavailable,
     Provisioner,
     ProvisioningPolicy,
@@ -82,7 +85,16 @@ class Container:
         return SharedMetrics(self.counters)
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.session_factory)
+        """A unit of work whose commit writes the outgoing events of the change it commits (services.outgoing)."""
+        return SqlUnitOfWork(self.session_factory, before_commit=self._record_outgoing)
+
+    def _record_outgoing(self, uow: SqlUnitOfWork) -> None:
+        outgoing.record_changes(uow, self.context, self.clock())
+
+    @cached_property
+    def subscriber(self) -> HttpSubscriber:
+        """Sends Holdfast's own events (on the outgoing worker's threads)."""
+        return HttpSubscriber(self.settings.outgoing_timeout_seconds, pool_size=16)
 
     @cached_property
     def deliveries(self) -> SqlDeliveryStore:
@@ -122,6 +134,10 @@ class Container:
             crm_recheck=timedelta(seconds=s.crm_recheck_seconds),
             peer_patience=timedelta(seconds=3 * (s.peer_connect_timeout + s.peer_read_timeout)),
             metrics=self.metrics,
+            outgoing=OutgoingPolicy(
+                backoff_seconds=s.outgoing_backoff_seconds,
+                retry_hours=s.outgoing_retry_hours,
+            ),
         )
 
     @property

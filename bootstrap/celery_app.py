@@ -8,7 +8,15 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from adapters.broker import QUEUE_EVENTS, QUEUES, TASK_QUEUES, TASK_RECONCILE_STRIPE, TASK_SWEEP_INBOX, TASK_TICK
+from adapters.broker import (
+    QUEUE_EVENTS,
+    QUEUES,
+    TASK_QUEUES,
+    TASK_RECONCILE_STRIPE,
+    TASK_SWEEP_INBOX,
+    TASK_SWEEP_OUTGOING,
+    TASK_TICK,
+)
 from bootstrap.settings import Settings
 
 
@@ -32,6 +40,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "beat_schedule": {
             "sweep-inbox": {"task": TASK_SWEEP_INBOX, "schedule": settings.sweep_interval_seconds},
+            "sweep-outgoing": {"task": TASK_SWEEP_OUTGOING, "schedule": settings.sweep_interval_seconds},
             "tick": {"task": TASK_TICK, "schedule": settings.tick_interval_seconds},
             "reconcile-stripe": {"task": TASK_RECONCILE_STRIPE, "schedule": settings.reconcile_interval_seconds},
         },

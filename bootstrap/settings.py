@@ -116,6 +116,12 @@ class Settings:
     dynamics_authority_url: str = "https://login.microsoftonline.com"
     dynamics_app_user_id: str | None = None
     crm_recheck_seconds: float = 120.0
+    # Holdfast's own events: the first retry delay (doubling, with jitter), how long to keep trying,
+    # whether http URLs may subscribe (local use), and each POST's timeout.
+    outgoing_backoff_seconds: float = 10.0
+    outgoing_retry_hours: float = 72.0
+    outgoing_allow_http: bool = False
+    outgoing_timeout_seconds: float = 10.0
     redis_tls_verify: bool = True
     log_level: str = "INFO"
 
@@ -266,6 +272,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         provisioning_batch_size=max(1, _int(env, "PROVISIONING_BATCH_SIZE", 50)),
         provisioning_threads=max(1, _int(env, "PROVISIONING_THREADS", 8)),
         provisioning_calls_per_account=max(1, _int(env, "PROVISIONING_CALLS_PER_ACCOUNT", 1)),
+        outgoing_backoff_seconds=_float(env, "OUTGOING_BACKOFF_SECONDS", 10.0),
+        outgoing_retry_hours=_float(env, "OUTGOING_RETRY_HOURS", 72.0),
+        outgoing_allow_http=(env.get("OUTGOING_ALLOW_HTTP", "false").strip().lower() in {"1", "true", "yes"}),
+        outgoing_timeout_seconds=max(0.1, _float(env, "OUTGOING_TIMEOUT_SECONDS", 10.0)),
         redis_tls_verify=(env.get("REDIS_TLS_VERIFY", "true").strip().lower() not in {"0", "false", "no"}),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
     )

@@ -96,6 +96,11 @@ def _view(uow: UnitOfWork, account: Account, ctx: ServiceContext, now: datetime)
     return _views(uow, [account], ctx, now)[0]
 
 
+def account_view(uow: UnitOfWork, account: Account, ctx: ServiceContext, now: datetime) -> AccountView:
+    """The account as the API shows it at ``now`` (outgoing events carry the same)."""
+    return _view(uow, account, ctx, now)
+
+
 def _api_change(now: datetime, actor: str) -> Change:
     """A change made through the API (or the dashboard) by ``actor`` (``user:<token name>``)."""
     return Change(at=now, actor=actor, cause=API_CAUSE)

@@ -20,10 +20,12 @@ import structlog
 from domain.account import Account
 from domain.holds import HoldReason
 from domain.money import check_currency_places, format_amount
+from domain.outgoing import order_refused
 from domain.provisioning import ACCOUNT, ProvisioningRequest, RequestState
 from domain.timeline import Change, TimelineEntry
 from services.accounts import AccountNotFound
 from services.evaluation import reevaluate_account
+from services.outgoing import announce
 from services.ports import ServiceContext, UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -166,7 +168,18 @@ def accept_order(
 
 
 def submit_order(uow: UnitOfWork, ctx: ServiceContext, order: Order, change: Change) -> Submitted:
-    """Accept an order through the API (or return the one already accepted under this order id)."""
+    """Accept an order through the API (or return the one already accepted under this order id).
+
+    Refused (``AccountOnHold``): nothing of the order is stored, but subscribers hear ``order.refused``.
+    """
+    try:
+        return _submit(uow, ctx, order, change)
+    except AccountOnHold as refused:
+        announce(uow, ctx, order_refused(order.account_id, order.order_id, refused.reasons, change.at), change.at)
+        raise
+
+
+def _submit(uow: UnitOfWork, ctx: ServiceContext, order: Order, change: Change) -> Submitted:
     with uow:
         account = uow.accounts.get(order.account_id, lock=True)
         if account is None:

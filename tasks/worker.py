@@ -17,11 +17,14 @@ from structlog import get_logger
 
 from adapters.broker import (
     QUEUE_EVENTS,
+    QUEUE_OUTGOING,
     TASK_COMPLETE_INBOX_EVENT,
     TASK_DISPATCH_PROVISIONING,
     TASK_PROCESS_INBOX_EVENT,
     TASK_RECONCILE_STRIPE,
+    TASK_SEND_OUTGOING,
     TASK_SWEEP_INBOX,
+    TASK_SWEEP_OUTGOING,
     TASK_TICK,
     TASK_WRITE_BACK_HOLD,
 )
@@ -32,7 +35,7 @@ from bootstrap import Container, build, make_broker_watch
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import ConfigurationError, load_settings
-from services import crm_write_back, inbox, provisioning, reconciliation, tick
+from services import crm_write_back, inbox, outgoing, provisioning, reconciliation, tick
 from tasks.base import HoldfastTask
 
 try:
@@ -52,6 +55,8 @@ PEER_TIME_LIMIT = int(3 * _PEER_CALL) + 60
 DISPATCH_TIME_LIMIT = int(60 + _PROVISIONING_CALL) + 120
 HOUSEKEEPING_TIME_LIMIT = 600
 RECONCILE_TIME_LIMIT = 1800
+# A lane's turn sends its due deliveries one after the other, each bounded by OUTGOING_TIMEOUT_SECONDS.
+OUTGOING_TIME_LIMIT = int(20 * (settings.outgoing_timeout_seconds + 5)) + 60
 
 
 @setup_logging.connect
@@ -66,6 +71,18 @@ def _consumes_events() -> bool:
     """Whether this worker consumes the events queue (no --queues: it consumes every queue)."""
     chosen = app.amqp.queues.consume_from
     return not chosen or QUEUE_EVENTS in chosen
+
+
+def _consumes_outgoing() -> bool:
+    chosen = app.amqp.queues.consume_from
+    return not chosen or QUEUE_OUTGOING in chosen
+
+
+@worker_ready.connect
+def _resume_outgoing(**_: Any) -> None:
+    """The outgoing worker, once started: hand on at once what a worker that died left (its lanes' locks are free)."""
+    if _consumes_outgoing():
+        app.send_task(TASK_SWEEP_OUTGOING, kwargs={"at_start": True})
 
 
 @worker_ready.connect
@@ -267,3 +284,20 @@ def reconcile_stripe() -> int:
         log.warning("stripe_reconcile_refused", error=str(error))
         return 0
     return result.stored
+
+
+@app.task(
+    name=TASK_SEND_OUTGOING, base=HoldfastTask, max_retries=settings.task_max_retries, time_limit=OUTGOING_TIME_LIMIT
+)
+def send_outgoing(subscription_id: str, account_id: str) -> str:
+    """On the outgoing queue: send a subscription's due deliveries of one account, in order (retries are its own)."""
+    c = container()
+    return outgoing.send_lane(c.uow, c.context, c.subscriber, c.dispatch_lock, (subscription_id, account_id), c.clock)
+
+
+@app.task(name=TASK_SWEEP_OUTGOING, base=HoldfastTask, transient_errors=(), time_limit=HOUSEKEEPING_TIME_LIMIT)
+def sweep_outgoing(at_start: bool = False) -> int:
+    """Hand on the lanes left behind (a lost task, a retry further off than a delayed task, a sender that died)."""
+    c = container()
+    older_than = timedelta(0) if at_start else timedelta(seconds=settings.inbox_sweep_age_seconds)
+    return outgoing.sweep_outgoing(c.uow, c.context, c.clock(), older_than=older_than)

@@ -107,6 +107,9 @@ def backend_env(
         "ADMIN_API_TOKEN": ADMIN_TOKEN,
         "INBOX_SWEEP_AGE_SECONDS": "1",
         "LOG_LEVEL": "INFO",
+        "OUTGOING_ALLOW_HTTP": "true",  # the subscriber stand-in serves http on 127.0.0.1
+        "OUTGOING_BACKOFF_SECONDS": "0.5",
+        "OUTGOING_TIMEOUT_SECONDS": "10",
     }
     if BACKEND == "postgres":
         with postgres_backend(env, f"holdfast_test_{uuid.uuid4().hex[:10]}", REDIS_URL) as ready:

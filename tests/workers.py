@@ -29,13 +29,18 @@ ROOT = Path(__file__).resolve().parent.parent
 _TASK_LINE = re.compile(r"Task (?P<name>[\w.]+)\[(?P<id>[\w-]+)\] (?P<word>\w+)")
 
 
-def procfile_command(name: str) -> list[str]:
-    """The Procfile's command for a process type, as a list of words."""
+def procfile_line(name: str) -> str:
+    """The Procfile's command for a process type, as written."""
     for line in (ROOT / "Procfile").read_text().splitlines():
         key, _, command = line.partition(":")
         if key.strip() == name:
-            return shlex.split(command)
+            return command.strip()
     raise AssertionError(f"the Procfile has no {name} process")
+
+
+def procfile_command(name: str) -> list[str]:
+    """The Procfile's command for a process type, as a list of words."""
+    return shlex.split(procfile_line(name))
 
 
 def _tree(root: int) -> list[int]:
@@ -158,6 +163,12 @@ def start_worker(env: dict[str, str], concurrency: int = 2) -> CeleryProcess:
     """The Procfile's worker: the events worker (prefork, ``concurrency`` processes) and the peers worker."""
     command = procfile_command("worker")
     return CeleryProcess({**env, "WORKER_CONCURRENCY": str(concurrency)}, command, "ready.", ready_count=2).start()
+
+
+def start_outgoing(env: dict[str, str]) -> CeleryProcess:
+    """The Procfile's outgoing worker: Holdfast's own events to subscribers, on a queue of its own."""
+    # Through a shell, as the platform runs it: the line sets a variable and expands another.
+    return CeleryProcess(env, ["sh", "-c", procfile_line("outgoing")], "ready.").start()
 
 
 def start_beat(env: dict[str, str]) -> CeleryProcess:

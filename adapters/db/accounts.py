@@ -80,6 +80,16 @@ class SqlAccountRepository:
             update(AccountRow).where(AccountRow.account_id == account_id).values(next_evaluation_at=at)
         )
 
+    def announced_enforcement(self, account_id: str) -> str | None:
+        return self.session.execute(
+            select(AccountRow.announced_enforcement).where(AccountRow.account_id == account_id)
+        ).scalar_one_or_none()
+
+    def announce_enforcement(self, account_id: str, encoded: str) -> None:
+        self.session.execute(
+            update(AccountRow).where(AccountRow.account_id == account_id).values(announced_enforcement=encoded)
+        )
+
     def save(self, account: Account, now: datetime) -> None:
         row = self.session.get(AccountRow, account.account_id)
         assert row is not None, "save() of an account that was never added"

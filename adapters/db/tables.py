@@ -117,6 +117,9 @@ class AccountRow(Base):
     crm_sync_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     # One more at every save: a sender compares it before each call to see whether the account changed.
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What subscribers were last told the account's holds do (domain.outgoing.Enforcement); NULL:
+    # an account from before outgoing events (taken as told at its next change, without an event).
+    announced_enforcement: Mapped[str | None] = mapped_column(String(64), nullable=True, default="")
 
 
 class StripeCustomerRow(Base):
@@ -270,3 +273,73 @@ class ApiTokenRow(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SubscriptionRow(Base):
+    """A subscriber of Holdfast's own events: where to send which types, and the secret that signs them.
+
+    The secret is kept as given out (``whsec_`` + base64): signing needs it, a hash would not do.
+    """
+
+    __tablename__ = "subscriptions"
+
+    subscription_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class OutgoingEventRow(Base):
+    """The outbox: an event written in the transaction of the change it reports, its body as sent."""
+
+    __tablename__ = "outgoing_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[str] = mapped_column(Text)  # {"type", "timestamp", "data"}: the same bytes on every retry
+
+
+class OutgoingDeliveryRow(Base):
+    """One event to one subscription: pending until delivered or failed for good.
+
+    A subscription's deliveries of one account go in order: only the oldest pending one is sent.
+    """
+
+    __tablename__ = "outgoing_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", name="uq_outgoing_deliveries_webhook_id"),
+        Index("ix_outgoing_deliveries_lane", "subscription_id", "account_id", "status", "id"),
+        Index("ix_outgoing_deliveries_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(Id, ForeignKey("outgoing_events.id"))
+    subscription_id: Mapped[str] = mapped_column(String(40), ForeignKey("subscriptions.subscription_id"))
+    account_id: Mapped[str] = mapped_column(String(100))
+    webhook_id: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the next attempt may be made
+    # When the attempt under way began (None: none is): a sender that died leaves it set.
+    sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class OutgoingAttemptRow(Base):
+    """One attempt at a delivery: the subscriber's HTTP status, or what went wrong."""
+
+    __tablename__ = "outgoing_attempts"
+    __table_args__ = (Index("ix_outgoing_attempts_subscription_id_id", "subscription_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(Id, ForeignKey("outgoing_deliveries.id"))
+    subscription_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)

@@ -19,13 +19,24 @@ _TIMELINE = cast(Table, TimelineRow.__table__)
 class SqlTimelineRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._appended: dict[str, list[TimelineEntry]] = {}
 
     def append(self, account_id: str, entries: Iterable[TimelineEntry]) -> None:
+        entries = list(entries)
+        if entries:
+            self._appended.setdefault(account_id, []).extend(entries)
         rows = [column_values(entry, account_id=account_id, detail=dict(entry.detail)) for entry in entries]
         if rows:
             self.session.flush()  # the account row first (the entries refer to it)
             # One statement for all of them (executemany, no RETURNING): dispatch appends 50 at a time.
             self.session.execute(insert(_TIMELINE), rows)
+
+    def appended(self) -> dict[str, list[TimelineEntry]]:
+        return {account_id: list(entries) for account_id, entries in self._appended.items()}
+
+    def forget_appended(self) -> None:
+        """After a commit or a rollback: the next transaction starts with none."""
+        self._appended = {}
 
     def page(self, account_id: str, before_id: int | None, limit: int) -> Sequence[TimelineRecord]:
         query = (

@@ -13,6 +13,7 @@ from adapters.db.accounts import SqlAccountRepository
 from adapters.db.customers import SqlCustomerRepository, SqlInvoiceRepository
 from adapters.db.disputes import SqlDisputeRepository
 from adapters.db.inbox import SqlInboxRepository
+from adapters.db.outgoing import SqlOutboxRepository, SqlSubscriptionRepository
 from adapters.db.provisioning_requests import SqlProvisioningRepository
 from adapters.db.timeline import SqlTimelineRepository
 from adapters.db.tokens import SqlTokenRepository
@@ -21,8 +22,14 @@ log = structlog.get_logger(__name__)
 
 
 class SqlUnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    """``before_commit``: runs in the transaction just before it commits (outgoing events are derived
+    there from what the transaction appended to timelines: see services.outgoing)."""
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], before_commit: Callable[[SqlUnitOfWork], None] | None = None
+    ) -> None:
         self._session_factory = session_factory
+        self._before_commit = before_commit
         self._after_commit: list[Callable[[], None]] = []
 
     def __enter__(self) -> Self:
@@ -35,6 +42,8 @@ class SqlUnitOfWork:
         self.requests = SqlProvisioningRepository(self.session)
         self.disputes = SqlDisputeRepository(self.session)
         self.tokens = SqlTokenRepository(self.session)
+        self.subscriptions = SqlSubscriptionRepository(self.session)
+        self.outbox = SqlOutboxRepository(self.session)
         self._after_commit = []
         return self
 
@@ -56,6 +65,9 @@ class SqlUnitOfWork:
         self._after_commit.append(action)
 
     def commit(self) -> None:
+        if self._before_commit is not None:
+            self._before_commit(self)
+        self.timeline.forget_appended()
         self.session.commit()
         actions, self._after_commit = self._after_commit, []
         for action in actions:
@@ -67,4 +79,5 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self._after_commit = []
+        self.timeline.forget_appended()
         self.session.rollback()

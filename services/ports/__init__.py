@@ -6,9 +6,20 @@ lock), ``translation`` (what a delivery says, per source) and ``context`` (the r
 clock and where follow-up work goes). Import from ``services.ports``.
 """
 
-from services.ports.context import Clock, ProvisioningPolicy, Publisher, ServiceContext
+from services.ports.context import Clock, OutgoingPolicy, ProvisioningPolicy, Publisher, ServiceContext
 from services.ports.inbox import DeliveryStore, Handled, InboxEvent, InboxRepository, Outcome
 from services.ports.metrics import Metrics, NoMetrics
+from services.ports.outgoing import (
+    DeliveryAttempt,
+    DeliveryState,
+    Lane,
+    OutboxRepository,
+    PendingDelivery,
+    SendOutcome,
+    Subscriber,
+    Subscription,
+    SubscriptionRepository,
+)
 from services.ports.peers import (
     CrmWriteOutcome,
     CrmWriter,
@@ -56,6 +67,8 @@ __all__ = [
     "CustomerDetails",
     "CustomerMapping",
     "CustomerRepository",
+    "DeliveryAttempt",
+    "DeliveryState",
     "DeliveryStore",
     "DispatchLock",
     "DispatchMark",
@@ -67,22 +80,30 @@ __all__ = [
     "InboxRepository",
     "IncompleteCrmEvent",
     "InvoiceRepository",
+    "Lane",
     "ListedEvent",
     "Metrics",
     "NoMetrics",
+    "OutboxRepository",
     "Outcome",
+    "OutgoingPolicy",
     "PeerUnavailable",
+    "PendingDelivery",
     "Provisioner",
     "ProvisioningPolicy",
     "ProvisioningRepository",
     "Publisher",
     "RowReader",
+    "SendOutcome",
     "SendResult",
     "ServiceContext",
     "StorageUnavailable",
     "StripeChange",
     "StripeEventList",
     "StripeTranslator",
+    "Subscriber",
+    "Subscription",
+    "SubscriptionRepository",
     "TimelineRecord",
     "TimelineRepository",
     "TokenRepository",

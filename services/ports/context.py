@@ -24,6 +24,9 @@ class Publisher(Protocol):
 
     def write_back_hold(self, account_id: str, countdown: float | None = None) -> None: ...
 
+    def send_outgoing(self, lanes: Sequence[tuple[str, str]], countdown: float | None = None) -> None:
+        """Have these lanes' (subscription, account) pending deliveries sent, in order, on the outgoing queue."""
+
     def sweep(self) -> None:
         """Re-queue what was left behind (inbox events, provisioning requests, CRM writes)."""
 
@@ -57,6 +60,17 @@ class ProvisioningPolicy:
 
 
 @dataclass(frozen=True)
+class OutgoingPolicy:
+    """Retries of Holdfast's own events (OUTGOING_* settings)."""
+
+    backoff_seconds: float = 10.0  # the first retry's delay, doubling, with jitter
+    backoff_cap_seconds: float = 3600.0  # a subscriber back up hears again within the hour
+    retry_hours: float = 72.0  # after this long since the event, a delivery fails for good
+    # Retries due within this are sent by a delayed task; later ones by the sweep.
+    countdown_limit_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
 class ServiceContext:
     """What the use cases need besides a unit of work: the rules and where follow-up work goes."""
 
@@ -71,6 +85,7 @@ class ServiceContext:
     peer_patience: timedelta = timedelta(seconds=40)
     # Where counters go (GET /metrics): every process adds to the same ones.
     metrics: Metrics = NO_METRICS
+    outgoing: OutgoingPolicy = OutgoingPolicy()
 
 
 Clock = Callable[[], datetime]

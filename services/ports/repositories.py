@@ -16,6 +16,7 @@ from domain.invoices import InvoiceFact
 from domain.provisioning import Attempt, ProvisioningRequest
 from domain.timeline import TimelineEntry
 from services.ports.inbox import InboxRepository
+from services.ports.outgoing import OutboxRepository, SubscriptionRepository
 
 if TYPE_CHECKING:
     from services.ports.peers import DispatchMark
@@ -96,6 +97,11 @@ class AccountRepository(Protocol):
 
     def save_crm_state(self, account_id: str, state: CrmAccountState) -> None: ...
 
+    def announced_enforcement(self, account_id: str) -> str | None:
+        """What subscribers were last told the account's holds do (domain.outgoing.Enforcement, encoded)."""
+
+    def announce_enforcement(self, account_id: str, encoded: str) -> None: ...
+
 
 class DisputeRepository(Protocol):
     def get(self, dispute_id: str) -> DisputeFact | None: ...
@@ -130,6 +136,9 @@ class TimelineRepository(Protocol):
     def append(self, account_id: str, entries: Iterable[TimelineEntry]) -> None: ...
 
     def page(self, account_id: str, before_id: int | None, limit: int) -> Sequence[TimelineRecord]: ...
+
+    def appended(self) -> dict[str, list[TimelineEntry]]:
+        """The entries appended in this transaction so far, by account, in order (what outgoing events come from)."""
 
 
 class ProvisioningRepository(Protocol):
@@ -216,6 +225,12 @@ class UnitOfWork(Protocol):
 
     @property
     def tokens(self) -> TokenRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     def __enter__(self) -> Self: ...
 

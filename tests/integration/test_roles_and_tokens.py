@@ -43,6 +43,10 @@ RIGHT_OF_ROUTE: dict[tuple[str, str], Right] = {
     ("POST", "/api/tokens"): Right.ADMINISTER,
     ("GET", "/api/tokens"): Right.ADMINISTER,
     ("DELETE", "/api/tokens/<token_id>"): Right.ADMINISTER,
+    ("POST", "/api/subscriptions"): Right.ADMINISTER,
+    ("GET", "/api/subscriptions"): Right.ADMINISTER,
+    ("DELETE", "/api/subscriptions/<subscription_id>"): Right.ADMINISTER,
+    ("GET", "/api/subscriptions/<subscription_id>/deliveries"): Right.ADMINISTER,
 }
 
 SAMPLE_VALUES = {
@@ -51,6 +55,7 @@ SAMPLE_VALUES = {
     "source": "stripe",
     "event_id": FAILED_EVENT_ID,
     "token_id": "no-such-token",
+    "subscription_id": "no-such-subscription",
 }
 
 

@@ -133,7 +133,7 @@ def test_the_add_ons_are_postgres_and_redis() -> None:
 
 def test_the_formation_names_the_procfiles_process_types() -> None:
     types = procfile_types()
-    assert set(APP["formation"]) == {"web", "worker", "beat"}
+    assert set(APP["formation"]) == {"web", "worker", "beat", "outgoing"}
     assert set(APP["formation"]) <= set(types) - {"release"}
     for process in APP["formation"].values():
         assert process["quantity"] >= 1

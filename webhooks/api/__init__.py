@@ -182,8 +182,8 @@ def init_api(app: Flask) -> HoldfastApi:
     )
     api.register_field(Money, None, None)  # no type of its own: Money.OPENAPI says what it is
     api.ma_plugin.converter.add_attribute_function(_money_property)
-    from webhooks.api import accounts, events, ops, policy, provisioning, tokens
+    from webhooks.api import accounts, events, ops, policy, provisioning, subscriptions, tokens
 
-    for blueprint in (accounts.blp, events.blp, ops.blp, policy.blp, provisioning.blp, tokens.blp):
+    for blueprint in (accounts.blp, events.blp, ops.blp, policy.blp, provisioning.blp, tokens.blp, subscriptions.blp):
         api.register_blueprint(blueprint)
     return api
