@@ -69,6 +69,15 @@ def list_subscriptions(uow: UnitOfWork, *, after: str | None, limit: int) -> lis
         return uow.subscriptions.page(after, limit)
 
 
+def get_subscription(uow: UnitOfWork, subscription_id: str) -> Subscription:
+    """One subscription (SubscriptionNotFound when there is none, or it was deleted)."""
+    with uow:
+        subscription = uow.subscriptions.get(subscription_id)
+    if subscription is None:
+        raise SubscriptionNotFound(subscription_id)
+    return subscription
+
+
 def delete_subscription(uow: UnitOfWork, subscription_id: str, now: datetime) -> Subscription:
     """Stop sending to it at once; what it had not received yet ends (the log stays)."""
     with uow:

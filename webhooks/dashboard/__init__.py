@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bootstrap.settings import Settings
+from webhooks.dashboard import subscriptions as _subscriptions  # noqa: F401  (its pages, on bp)
 from webhooks.dashboard.signin_limit import limit_sign_ins
 from webhooks.dashboard.views import bp
 
