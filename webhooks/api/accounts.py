@@ -11,7 +11,7 @@ from domain.money import TooManyDecimals
 from services import accounts as account_service
 from webhooks.api import Blueprint
 from webhooks.api.auth import current_identity, requires
-from webhooks.api.pagination import decode_cursor, decode_int_cursor, encode_cursor
+from webhooks.api.pagination import decode_cursor, decode_int_cursor, encode_cursor, page_of
 from webhooks.api.schemas import (
     AccountListQuerySchema,
     AccountPageSchema,
@@ -118,8 +118,8 @@ def list_accounts(query: dict[str, Any]) -> dict[str, Any]:
         )
     except account_service.ReasonNeedsHolds as error:
         raise ApiError(400, "validation_error", f"reason: {error}") from None
-    page, more = views[:limit], len(views) > limit
-    return {"items": page, "next_cursor": encode_cursor(page[-1].account_id) if more else None}
+    page, cursor = page_of(views, limit, lambda view: encode_cursor(view.account_id))
+    return {"items": page, "next_cursor": cursor}
 
 
 @blp.route("/<account_id>/holds", methods=["POST"])
@@ -175,8 +175,8 @@ def timeline(query: dict[str, Any], account_id: str) -> dict[str, Any]:
         )
     except account_service.AccountNotFound as error:
         raise _not_found(error) from None
-    page, more = list(records[:limit]), len(records) > limit
-    return {"items": [r.entry for r in page], "next_cursor": encode_cursor(page[-1].id) if more else None}
+    page, cursor = page_of(records, limit, lambda record: encode_cursor(record.id))
+    return {"items": [r.entry for r in page], "next_cursor": cursor}
 
 
 def _delete_note(body: dict[str, Any], query: dict[str, Any]) -> str:

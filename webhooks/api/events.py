@@ -8,7 +8,7 @@ from domain.access import Right
 from services import inbox as inbox_service
 from webhooks.api import Blueprint
 from webhooks.api.auth import requires
-from webhooks.api.pagination import decode_int_cursor, encode_cursor
+from webhooks.api.pagination import decode_int_cursor, encode_cursor, page_of
 from webhooks.api.schemas import ErrorSchema, InboxEventSchema, InboxPageSchema, InboxQuerySchema
 from webhooks.context import container
 from webhooks.errors import ApiError
@@ -25,8 +25,8 @@ def list_events(query: dict[str, Any]) -> dict[str, Any]:
     c = container()
     limit = query["limit"]
     rows = inbox_service.list_events(c.uow(), query.get("status"), decode_int_cursor(query.get("cursor")), limit + 1)
-    page, more = rows[:limit], len(rows) > limit
-    return {"items": page, "next_cursor": encode_cursor(page[-1].id) if more else None}
+    page, cursor = page_of(rows, limit, lambda row: encode_cursor(row.id))
+    return {"items": page, "next_cursor": cursor}
 
 
 # A Dynamics inbox id contains "/" (operation/stage/message/entity/row). Sent raw or

@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
+from domain.provisioning import ProvisioningRequest
 from webhooks.errors import ApiError
 
 _MAX_ID = 2**63 - 1  # the largest row id any backend stores (BIGINT)
+T = TypeVar("T")
 
 
 def _invalid() -> ApiError:
@@ -41,9 +45,9 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     return int(raw)
 
 
-def encode_request_cursor(created_at: datetime, request_id: str) -> str:
-    """The cursor of a page of requests: the last one's creation time and id."""
-    return encode_cursor(json.dumps([created_at.isoformat(), request_id]))
+def request_cursor(request: ProvisioningRequest) -> str:
+    """The cursor after this request in a page of requests: its creation time and id."""
+    return encode_cursor(json.dumps([request.created_at.isoformat(), request.request_id]))
 
 
 def decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
@@ -55,3 +59,10 @@ def decode_request_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(created), str(request_id)
     except (ValueError, TypeError):
         raise _invalid() from None
+
+
+def page_of(rows: Sequence[T], limit: int, cursor_of: Callable[[T], str]) -> tuple[list[T], str | None]:
+    """The page of ``rows`` read with ``limit + 1`` (one more tells whether there is a next page): its first
+    ``limit``, and the cursor of its last one when more follow (None on the last page)."""
+    page = list(rows[:limit])
+    return page, cursor_of(page[-1]) if len(rows) > limit else None

@@ -22,7 +22,7 @@ from webhooks.api.order_schemas import (
     ProvisioningRequestSchema,
     RetriedSchema,
 )
-from webhooks.api.pagination import decode_request_cursor, encode_request_cursor
+from webhooks.api.pagination import decode_request_cursor, page_of, request_cursor
 from webhooks.api.schemas import ErrorSchema
 from webhooks.context import container
 from webhooks.errors import ApiError
@@ -96,8 +96,7 @@ def list_requests(query: dict[str, Any]) -> dict[str, Any]:
         after=after,
         limit=limit + 1,
     )
-    page, more = requests[:limit], len(requests) > limit
-    cursor = encode_request_cursor(page[-1].created_at, page[-1].request_id) if more else None
+    page, cursor = page_of(requests, limit, request_cursor)
     return {"items": page, "next_cursor": cursor}
 
 

@@ -10,7 +10,7 @@ from domain.access import Right
 from services import subscriptions as subscription_service
 from webhooks.api import Blueprint
 from webhooks.api.auth import current_identity, requires
-from webhooks.api.pagination import decode_cursor, decode_int_cursor, encode_cursor
+from webhooks.api.pagination import decode_cursor, decode_int_cursor, encode_cursor, page_of
 from webhooks.api.schemas import ErrorSchema, PageQuerySchema
 from webhooks.api.subscription_schemas import (
     CreatedSubscriptionSchema,
@@ -69,8 +69,8 @@ def list_subscriptions(query: dict[str, Any]) -> dict[str, Any]:
     found = subscription_service.list_subscriptions(
         container().uow(), after=decode_cursor(query.get("cursor")), limit=limit + 1
     )
-    page, more = found[:limit], len(found) > limit
-    return {"items": page, "next_cursor": encode_cursor(page[-1].subscription_id) if more else None}
+    page, cursor = page_of(found, limit, lambda subscription: encode_cursor(subscription.subscription_id))
+    return {"items": page, "next_cursor": cursor}
 
 
 def _checked(subscription_id: str) -> str:
@@ -111,5 +111,5 @@ def deliveries(query: dict[str, Any], subscription_id: str) -> dict[str, Any]:
         )
     except subscription_service.SubscriptionNotFound as error:
         raise _not_found(error) from None
-    page, more = attempts[:limit], len(attempts) > limit
-    return {"items": page, "next_cursor": encode_cursor(page[-1].id) if more else None}
+    page, cursor = page_of(attempts, limit, lambda attempt: encode_cursor(attempt.id))
+    return {"items": page, "next_cursor": cursor}

@@ -12,7 +12,7 @@ from domain.access import InvalidTokenName, Right, Role, TokenNameTaken
 from services import tokens as token_service
 from webhooks.api import Blueprint
 from webhooks.api.auth import current_identity, requires
-from webhooks.api.pagination import decode_cursor, encode_cursor
+from webhooks.api.pagination import decode_cursor, encode_cursor, page_of
 from webhooks.api.schemas import ErrorSchema, PageQuerySchema
 from webhooks.api.token_schemas import CreatedTokenSchema, TokenCreateSchema, TokenPageSchema, TokenSchema
 from webhooks.context import container
@@ -59,8 +59,9 @@ def list_tokens(query: dict[str, Any]) -> dict[str, Any]:
     tokens = token_service.list_tokens(
         container().uow(), after=_decode_token_cursor(query.get("cursor")), limit=limit + 1
     )
-    page, more = tokens[:limit], len(tokens) > limit
-    cursor = encode_cursor(json.dumps([page[-1].created_at.isoformat(), page[-1].token_id])) if more else None
+    page, cursor = page_of(
+        tokens, limit, lambda token: encode_cursor(json.dumps([token.created_at.isoformat(), token.token_id]))
+    )
     return {"items": page, "next_cursor": cursor}
 
 

@@ -12,7 +12,7 @@ from flask import render_template, request
 
 from domain.access import Right
 from services import subscriptions as subscription_service
-from webhooks.api.pagination import decode_int_cursor, encode_cursor
+from webhooks.api.pagination import decode_int_cursor, encode_cursor, page_of
 from webhooks.context import container
 from webhooks.dashboard.signin import allowed, signed_in
 from webhooks.dashboard.views import bp
@@ -45,11 +45,7 @@ def deliveries(subscription_id: str) -> Any:
         )
     except subscription_service.SubscriptionNotFound as error:
         raise ApiError(404, "subscription_not_found", str(error)) from None
-    shown = attempts[:ATTEMPTS_PAGE]
+    shown, older = page_of(attempts, ATTEMPTS_PAGE, lambda attempt: encode_cursor(attempt.id))
     return render_template(
-        "dashboard/deliveries.html",
-        subscription=subscription,
-        attempts=shown,
-        before=before,
-        older=encode_cursor(shown[-1].id) if len(attempts) > ATTEMPTS_PAGE else None,
+        "dashboard/deliveries.html", subscription=subscription, attempts=shown, before=before, older=older
     )

@@ -22,7 +22,7 @@ from services import accounts as account_service
 from services import inbox as inbox_service
 from services import orders as order_service
 from webhooks.api.accounts import checked_account_id
-from webhooks.api.pagination import decode_int_cursor, decode_request_cursor, encode_cursor, encode_request_cursor
+from webhooks.api.pagination import decode_int_cursor, decode_request_cursor, encode_cursor, page_of, request_cursor
 from webhooks.context import container
 from webhooks.dashboard.signin import (
     _sign_in,
@@ -151,13 +151,13 @@ def home() -> Any:
     views = account_service.list_accounts(
         c.uow(), on_hold=True, reason=reason, after=after, limit=PAGE + 1, ctx=c.context, now=c.clock()
     )
-    page, more = views[:PAGE], len(views) > PAGE
+    page, next_after = page_of(views, PAGE, lambda view: view.account_id)
     return render_template(
         "dashboard/home.html",
         held=page,
         reason=reason,
         reasons=list(HoldReason),
-        next_after=page[-1].account_id if more else None,
+        next_after=next_after,
     )
 
 
@@ -187,10 +187,8 @@ def account(account_id: str) -> Any:
         limit=ACCOUNT_PAGE + 1,
         newest_first=True,
     )
-    shown, timeline = requests[:ACCOUNT_PAGE], entries[:ACCOUNT_PAGE]
-    older_requests = (
-        encode_request_cursor(shown[-1].created_at, shown[-1].request_id) if len(requests) > len(shown) else None
-    )
+    shown, older_requests = page_of(requests, ACCOUNT_PAGE, request_cursor)
+    timeline, older_timeline = page_of(entries, ACCOUNT_PAGE, lambda record: encode_cursor(record.id))
     return render_template(
         "dashboard/account.html",
         account=view,
@@ -198,7 +196,7 @@ def account(account_id: str) -> Any:
         timeline=[record.entry for record in timeline],
         pages={"requests_before": requests_before, "timeline_before": timeline_before},
         older_requests=older_requests,
-        older_timeline=encode_cursor(timeline[-1].id) if len(entries) > len(timeline) else None,
+        older_timeline=older_timeline,
         manual=any(h.reason == HoldReason.MANUAL for h in view.holds),
         dispute=any(h.reason == HoldReason.DISPUTE for h in view.holds),
         today=c.clock().date().isoformat(),
@@ -214,8 +212,7 @@ def failed_requests() -> Any:
     requests = order_service.list_requests(
         c.uow(), state=RequestState.FAILED, account_id=None, after=decode_request_cursor(after), limit=PAGE + 1
     )
-    shown = requests[:PAGE]
-    more = encode_request_cursor(shown[-1].created_at, shown[-1].request_id) if len(requests) > PAGE else None
+    shown, more = page_of(requests, PAGE, request_cursor)
     return render_template("dashboard/requests.html", requests=shown, after=after, next_after=more)
 
 
@@ -226,8 +223,7 @@ def failed_events() -> Any:
     c = container()
     after = request.args.get("after") or None
     events = inbox_service.list_events(c.uow(), "failed", decode_int_cursor(after), PAGE + 1)
-    shown = events[:PAGE]
-    more = encode_cursor(shown[-1].id) if len(events) > PAGE else None
+    shown, more = page_of(events, PAGE, lambda event: encode_cursor(event.id))
     return render_template("dashboard/events.html", events=shown, after=after, next_after=more)
 
 
