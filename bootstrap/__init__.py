@@ -107,10 +107,12 @@ class Container:
 
     @cached_property
     def dispatch_lock(self) -> DispatchLock:
-        """One sender per account: its own connections on PostgreSQL (one per account being sent)."""
+        """One sender per account: its own connections on PostgreSQL (one per account being sent; an outgoing
+        sender holds two, its lane's and its subscriber's place)."""
         s = self.settings
+        threads = max(s.provisioning_threads, 2 * s.outgoing_threads)
         engine = (
-            database_engine(s, pool_size=s.provisioning_threads + 2, max_overflow=s.provisioning_threads)
+            database_engine(s, pool_size=threads + 2, max_overflow=threads)
             if not s.database_url.startswith("sqlite")
             else self.engine
         )
@@ -137,6 +139,7 @@ class Container:
             outgoing=OutgoingPolicy(
                 backoff_seconds=s.outgoing_backoff_seconds,
                 retry_hours=s.outgoing_retry_hours,
+                sends_per_subscriber=s.outgoing_sends_per_subscriber,
             ),
         )
 

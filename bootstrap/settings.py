@@ -122,6 +122,8 @@ class Settings:
     outgoing_retry_hours: float = 72.0
     outgoing_allow_http: bool = False
     outgoing_timeout_seconds: float = 10.0
+    outgoing_sends_per_subscriber: int = 4
+    outgoing_threads: int = 8  # the Procfile's outgoing worker reads OUTGOING_THREADS too
     redis_tls_verify: bool = True
     log_level: str = "INFO"
 
@@ -276,6 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outgoing_retry_hours=_float(env, "OUTGOING_RETRY_HOURS", 72.0),
         outgoing_allow_http=(env.get("OUTGOING_ALLOW_HTTP", "false").strip().lower() in {"1", "true", "yes"}),
         outgoing_timeout_seconds=max(0.1, _float(env, "OUTGOING_TIMEOUT_SECONDS", 10.0)),
+        outgoing_sends_per_subscriber=max(1, _int(env, "OUTGOING_SENDS_PER_SUBSCRIBER", 4)),
+        outgoing_threads=max(1, _int(env, "OUTGOING_THREADS", 8)),
         redis_tls_verify=(env.get("REDIS_TLS_VERIFY", "true").strip().lower() not in {"0", "false", "no"}),
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
     )

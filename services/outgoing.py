@@ -17,7 +17,8 @@ with backoff doubling from ``OUTGOING_BACKOFF_SECONDS`` (with jitter) until
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -204,6 +205,24 @@ def lane_lock_key(lane: Lane) -> str:
     return f"outgoing:{lane[0]}:{lane[1]}"
 
 
+CROWDED_WAIT_SECONDS = 1.0  # a lane crowded out by its subscriber's other lanes looks again this soon
+
+
+def subscriber_slot_key(subscription_id: str, number: int) -> str:
+    return f"outgoing-subscriber:{subscription_id}:{number}"
+
+
+@contextmanager
+def subscriber_slot(locks: DispatchLock, subscription_id: str, slots: int) -> Iterator[bool]:
+    """One of the subscriber's ``slots`` sending places, held while the block runs; False when all are taken."""
+    for number in range(slots):
+        with locks.hold(subscriber_slot_key(subscription_id, number)) as held:
+            if held is not None:
+                yield True
+                return
+    yield False
+
+
 def send_lane(
     new_uow: UnitOfWorkFactory,
     ctx: ServiceContext,
@@ -214,13 +233,20 @@ def send_lane(
 ) -> str:
     """Send the lane's due deliveries oldest first, one at a time; what the turn ended with.
 
-    ``busy``: another sender holds the lane (it sends what is due). Afterwards, a retry due soon
-    gets a delayed task; one further off is left to the sweep.
+    ``busy``: another sender holds the lane (it sends what is due). ``crowded``: the subscriber
+    already has ``sends_per_subscriber`` lanes sending (one that hangs holds that many threads of
+    the outgoing worker, never all of them): the lane looks again soon, or after about a backoff
+    when the subscriber's latest attempt went unanswered. Afterwards, a retry due soon gets a
+    delayed task; one further off is left to the sweep.
     """
     with locks.hold(lane_lock_key(lane)) as held:
         if held is None:
             return "busy"
-        ended = _send_due(new_uow, ctx, subscriber, lane, clock)
+        with subscriber_slot(locks, lane[0], ctx.outgoing.sends_per_subscriber) as placed:
+            if not placed:
+                ctx.publisher.send_outgoing([lane], countdown=_crowded_wait(new_uow, ctx, lane[0]))
+                return "crowded"
+            ended = _send_due(new_uow, ctx, subscriber, lane, clock)
     with new_uow() as uow:
         due = uow.outbox.next_due_at(lane)
     if due is not None:
@@ -230,6 +256,14 @@ def send_lane(
         elif wait <= ctx.outgoing.countdown_limit_seconds:
             ctx.publisher.send_outgoing([lane], countdown=wait)
     return ended
+
+
+def _crowded_wait(new_uow: UnitOfWorkFactory, ctx: ServiceContext, subscription_id: str) -> float:
+    """Soon while the subscriber answers (a burst of its lanes); about a backoff while it does not (it hangs)."""
+    with new_uow() as uow:
+        unanswered = uow.outbox.last_went_unanswered(subscription_id)
+    first = ctx.outgoing.backoff_seconds if unanswered else CROWDED_WAIT_SECONDS
+    return retry_delay(1, first=first, cap=first)
 
 
 def _send_due(new_uow: UnitOfWorkFactory, ctx: ServiceContext, subscriber: Subscriber, lane: Lane, clock: Clock) -> str:

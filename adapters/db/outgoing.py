@@ -178,6 +178,16 @@ class SqlOutboxRepository:
         )
         return [(str(s), str(a)) for s, a in self.session.execute(query)]
 
+    def last_went_unanswered(self, subscription_id: str) -> bool:
+        query = (
+            select(OutgoingAttemptRow.status)
+            .where(OutgoingAttemptRow.subscription_id == subscription_id)
+            .order_by(OutgoingAttemptRow.id.desc())
+            .limit(1)
+        )
+        latest = self.session.execute(query).first()
+        return latest is not None and latest.status is None
+
     def next_due_at(self, lane: Lane) -> datetime | None:
         head = self.lane_head(lane)
         return None if head is None else head.due_at

@@ -68,6 +68,9 @@ class OutgoingPolicy:
     retry_hours: float = 72.0  # after this long since the event, a delivery fails for good
     # Retries due within this are sent by a delayed task; later ones by the sweep.
     countdown_limit_seconds: float = 900.0
+    # At most this many of one subscriber's lanes send at once, so a subscriber that hangs holds
+    # that many of the outgoing worker's threads, never all of them.
+    sends_per_subscriber: int = 4
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,10 @@ class OutboxRepository(Protocol):
 
     def start_sending(self, delivery_id: int, now: datetime) -> None: ...
 
+    def last_went_unanswered(self, subscription_id: str) -> bool:
+        """Whether the subscription's latest attempt got no answer (a timeout, no connection, a lost sender)."""
+        ...
+
     def record_attempt(
         self, delivery_id: int, outcome: SendOutcome, at: datetime, *, status: str, due_at: datetime | None
     ) -> None:

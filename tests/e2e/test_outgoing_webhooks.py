@@ -196,3 +196,26 @@ def test_a_worker_killed_mid_send_sends_the_delivery_again_with_the_same_id(
     log = attempts_logged(client, admin, created["subscription_id"])
     assert [a["status"] for a in log] == [200, None]
     assert "worker was lost" in log[1]["error"]
+
+
+def test_a_subscriber_hanging_on_every_account_does_not_delay_another_subscriber(
+    client: Any, admin: dict[str, str], subscriber: SubscriberServer, outgoing_worker: CeleryProcess
+) -> None:
+    # More of the hanging subscriber's accounts than the outgoing worker has threads (8 by default).
+    with running_subscriber() as hanging:
+        hanging.answer(HANG, hang_seconds=60)
+        subscribe(client, admin, hanging.url, ["account.hold_placed"])
+        subscribe(client, admin, subscriber.url, ["account.hold_placed"])
+        busy = [f"busy-{i:02d}" for i in range(12)]
+        for account_id in busy:
+            account(client, admin, account_id)
+            place_hold(client, admin, account_id)
+        wait_for(lambda: len(hanging.received()) >= 2, what="the hanging subscriber to hold requests")
+        account(client, admin, "zeta")
+
+        started = time.monotonic()
+        place_hold(client, admin, "zeta")
+        wait_for(lambda: answered(subscriber, "zeta"), timeout=90, what="zeta's delivery to the other subscriber")
+        took = time.monotonic() - started
+        # Generous: each hanging request holds on for the whole timeout (10 s here).
+        assert took < 8.0, f"zeta's delivery to a healthy subscriber took {took:.1f}s"

@@ -15,11 +15,14 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
+from adapters.broker import TASK_SEND_OUTGOING
 from adapters.db.tables import HoldRow, OutgoingDeliveryRow, OutgoingEventRow
 from bootstrap import Container
 from domain.outgoing import EVENT_TYPES
 from domain.timeline import Change
+from services import outgoing
 from services.evaluation import reevaluate_account
+from services.ports import SendOutcome
 from tests.bad_input import refused
 
 
@@ -184,3 +187,68 @@ def test_a_change_whose_events_cannot_be_written_is_not_stored(
     assert response.status_code == 500
     with container.session_factory() as session:
         assert session.execute(select(HoldRow)).scalars().all() == []
+
+
+class Unanswered:
+    """A subscriber that never answers in time (what the HTTP sender reports for a hang)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, url: str, secret: str, webhook_id: str, body: str) -> SendOutcome:
+        self.calls += 1
+        return SendOutcome(None, "The subscriber did not answer in time.", 10_000)
+
+
+def test_a_lane_whose_subscriber_has_every_sending_place_taken_waits_and_sends_nothing(
+    client: Any, admin: dict[str, str], container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[str, Any, Any]] = []
+    monkeypatch.setattr(
+        container.celery,
+        "send_task",
+        lambda name, *args, **kwargs: sent.append((name, kwargs.get("args"), kwargs.get("countdown"))),
+    )
+    subscription = subscribe(client, admin, ["account.hold_placed"])["subscription_id"]
+    assert client.put("/api/accounts/acme", json={"name": "Acme"}, headers=admin).status_code == 201
+    held = client.post("/api/accounts/acme/holds", json={"reason": "manual", "note": "n"}, headers=admin)
+    assert held.status_code == 201
+    lane = (subscription, "acme")
+    one_place = dataclasses.replace(
+        container.context, outgoing=dataclasses.replace(container.context.outgoing, sends_per_subscriber=1)
+    )
+    hanging = Unanswered()
+
+    def send_lane(ctx: Any) -> str:
+        return outgoing.send_lane(container.uow, ctx, hanging, container.dispatch_lock, lane, container.clock)
+
+    sent.clear()
+    with container.dispatch_lock.hold(outgoing.subscriber_slot_key(subscription, 0)) as taken:
+        assert taken is not None  # another lane of this subscriber is sending
+        assert send_lane(one_place) == "crowded"
+    assert hanging.calls == 0
+    assert client.get(f"/api/subscriptions/{subscription}/deliveries", headers=admin).json["items"] == []
+    [(task, args, countdown)] = sent
+    assert (task, args) == (TASK_SEND_OUTGOING, list(lane))
+    assert outgoing.CROWDED_WAIT_SECONDS / 2 <= countdown <= outgoing.CROWDED_WAIT_SECONDS  # a burst: soon
+
+    assert send_lane(one_place) == "retry"  # the place is free: it sends, and the subscriber hangs
+    assert hanging.calls == 1
+    slow_backoff = dataclasses.replace(one_place, outgoing=dataclasses.replace(one_place.outgoing, backoff_seconds=30))
+    sent.clear()
+    with container.dispatch_lock.hold(outgoing.subscriber_slot_key(subscription, 0)) as taken:
+        assert taken is not None
+        assert send_lane(slow_backoff) == "crowded"
+    [(_, _, countdown)] = sent
+    assert 15 <= countdown <= 30  # the subscriber's latest attempt went unanswered: about a backoff
+    assert hanging.calls == 1
+
+
+def test_a_new_subscription_hears_only_of_changes_made_after_it(
+    client: Any, admin: dict[str, str], container: Container, acme: str
+) -> None:
+    assert client.post(f"/api/accounts/{acme}/holds", json={"reason": "manual", "note": "n"}, headers=admin).status_code
+    subscribe(client, admin, ["account.hold_placed", "account.hold_released"])
+    assert types(container) == []  # the hold placed before it is not sent
+    assert client.delete(f"/api/accounts/{acme}/holds/manual?note=paid", headers=admin).status_code == 200
+    assert types(container) == ["account.hold_released"]
