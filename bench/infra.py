@@ -285,6 +285,29 @@ def logged_run(prefix: str, keep_logs: bool, started: str) -> Iterator[Run]:
             shutil.rmtree(run.log_dir, ignore_errors=True)
 
 
+@dataclass
+class Stage:
+    """What a benchmark that starts processes runs on: its log folder, a fresh database, and the
+    processes it started (append them: they are stopped as groups at the end)."""
+
+    run: Run
+    database_url: str
+    started: list[Stoppable]
+
+
+@contextmanager
+def stage(name: str, options: argparse.Namespace, started: str) -> Iterator[Stage]:
+    """``logged_run``, ``fresh_database``, ``flushed_redis`` and ``children`` in one: after the block,
+    ``stage.run.status`` is set when the run could not be made (``started``: what was stopped then)."""
+    with (
+        logged_run(f"holdfast-bench-{name}-", options.keep_logs, started=started) as run,
+        fresh_database(options.pg, f"holdfast_bench_{name}") as database_url,
+        flushed_redis(options.redis),
+        children() as processes,
+    ):
+        yield Stage(run, database_url, processes)
+
+
 # --- ratios and the verdict ---------------------------------------------------------------------
 
 

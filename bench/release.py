@@ -455,12 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         _wait_for_other_benchmarks()
     infra.begin("release")
     measures: list[Measure] = []
-    with (
-        infra.logged_run("holdfast-bench-release-", options.keep_logs, started="worker and stand-in") as run,
-        infra.fresh_database(options.pg, "holdfast_bench_release") as database_url,
-        infra.flushed_redis(options.redis),
-        infra.children() as started,
-    ):
+    with infra.stage("release", options, started="worker and stand-in") as stage:
+        run, database_url, started = stage.run, stage.database_url, stage.started
         server = Child(
             "provisioning stand-in",
             [sys.executable, "-m", "bench.release_server", "--kind", options.server],
