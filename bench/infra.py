@@ -135,6 +135,16 @@ def holdfast_env(
     }
 
 
+def free_port() -> int:
+    """A port of 127.0.0.1 free at this moment."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 # --- processes ----------------------------------------------------------------------------------
 
 

@@ -81,18 +81,11 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
 # --- gunicorn servers -------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Server(Child):
     """One gunicorn master (and its workers) serving ``app`` with the production configuration."""
 
     def __init__(self, name: str, app: str, env: dict[str, str], log_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = infra.free_port()
         self._log_offset = 0
         self._boots = 0
         command = [

@@ -44,11 +44,13 @@ class Calls:
         self._keys: Counter[str] = Counter()
         self._first: float | None = None
         self._last: float | None = None
+        self._at: dict[str, float] = {}
 
     def add(self, key: str) -> None:
         now = time.monotonic()
         with self._lock:
             self._keys[key] += 1
+            self._at.setdefault(key, now)
             if self._first is None:
                 self._first = now
             self._last = now
@@ -56,13 +58,14 @@ class Calls:
     def reset(self) -> None:
         with self._lock:
             self._keys = Counter()
+            self._at = {}
             self._first = self._last = None
 
     def stats(self) -> bytes:
         with self._lock:
             calls = sum(self._keys.values())
             return json.dumps(
-                {"calls": calls, "keys": dict(self._keys), "first": self._first, "last": self._last}
+                {"calls": calls, "keys": dict(self._keys), "first": self._first, "last": self._last, "at": self._at}
             ).encode()
 
 
