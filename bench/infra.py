@@ -302,6 +302,7 @@ class Stage:
 
     run: Run
     database_url: str
+    redis: Any  # a client of the flushed Redis database
     started: list[Stoppable]
 
 
@@ -312,10 +313,10 @@ def stage(name: str, options: argparse.Namespace, started: str) -> Iterator[Stag
     with (
         logged_run(f"holdfast-bench-{name}-", options.keep_logs, started=started) as run,
         fresh_database(options.pg, f"holdfast_bench_{name}") as database_url,
-        flushed_redis(options.redis),
+        flushed_redis(options.redis) as redis,
         children() as processes,
     ):
-        yield Stage(run, database_url, processes)
+        yield Stage(run, database_url, redis, processes)
 
 
 # --- ratios and the verdict ---------------------------------------------------------------------

@@ -278,43 +278,68 @@ def _procfile_line(name: str) -> str:
     raise BenchError(f"the Procfile has no {name} line")
 
 
+@dataclass
+class Service:
+    """Holdfast as production runs it, beside a provisioning stand-in: its environment and processes."""
+
+    env: dict[str, str]
+    web: Child
+    worker: Worker
+    stand_in_url: str
+    port: str
+
+    def peer(self) -> Peer:
+        return Peer(f"http://127.0.0.1:{self.port}", self.env)
+
+
+def start_service(stage: infra.Stage, redis_url: str) -> Service:
+    """The stand-in, the Procfile's web line and Procfile.worker with the production settings (only the
+    addresses, the secrets and the Dynamics webhook key given); returns once the web answers."""
+    started = stage.started
+    stand = Child(
+        "provisioning stand-in",
+        [sys.executable, "-m", "bench.release_server", "--kind", "fast"],
+        {**_clean_env(), "PYTHONUNBUFFERED": "1"},
+        stage.run.log_dir / "stand-in.log",
+    )
+    started.append(stand)
+    url = f"http://127.0.0.1:{stand.wait_for('listening ', 30).split()[-1]}/provision"
+    port = str(infra.free_port())
+    env = infra.holdfast_env(
+        _clean_env(),
+        database_url=stage.database_url,
+        redis_url=redis_url,
+        instance_dir=stage.run.log_dir / "instance",
+        DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
+        PROVISIONING_URL=url,
+        PORT=port,
+    )
+    venv_bin = os.path.dirname(sys.executable)
+    web = Child(
+        "web",
+        ["/bin/sh", "-c", _procfile_line("web")],
+        {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"},
+        stage.run.log_dir / "web.log",
+    )
+    started.append(web)
+    worker = Worker(env, stage.run.log_dir)
+    started.append(worker)
+    worker.wait_ready(90)
+    service = Service(env, web, worker, url, port)
+    peer = service.peer()
+    _wait(lambda: _answers(peer), "the web answering /healthz", worker)
+    return service
+
+
 def main(argv: list[str] | None = None) -> int:
     options = _options(argv)
     infra.begin("latency")
     samples: list[Sample] = []
     with infra.stage("latency", options, started="web, worker and stand-in") as stage:
-        run, database_url, started = stage.run, stage.database_url, stage.started
-        stand = Child(
-            "provisioning stand-in",
-            [sys.executable, "-m", "bench.release_server", "--kind", "fast"],
-            {**_clean_env(), "PYTHONUNBUFFERED": "1"},
-            run.log_dir / "stand-in.log",
-        )
-        started.append(stand)
-        url = f"http://127.0.0.1:{stand.wait_for('listening ', 30).split()[-1]}/provision"
-        port = str(infra.free_port())
-        env = infra.holdfast_env(
-            _clean_env(),
-            database_url=database_url,
-            redis_url=options.redis,
-            instance_dir=run.log_dir / "instance",
-            DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
-            PROVISIONING_URL=url,
-            PORT=port,
-        )
-        venv_bin = os.path.dirname(sys.executable)
-        web = Child(
-            "web",
-            ["/bin/sh", "-c", _procfile_line("web")],
-            {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"},
-            run.log_dir / "web.log",
-        )
-        started.append(web)
-        worker = Worker(env, run.log_dir)
-        started.append(worker)
-        worker.wait_ready(90)
-        peer = Peer(f"http://127.0.0.1:{port}", env)
-        _wait(lambda: _answers(peer), "the web answering /healthz", worker)
+        run, database_url = stage.run, stage.database_url
+        service = start_service(stage, options.redis)
+        worker, url, port = service.worker, service.stand_in_url, service.port
+        peer = service.peer()
         print(f"database: {database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed)")
         print(f"web: the Procfile's web line on port {port}; worker: Procfile.worker; logs in {run.log_dir}")
         samples = _run(options, peer, worker, StandIn(url))

@@ -101,6 +101,7 @@ def _worker(env: dict[str, str], log: Path, module: str) -> Child:
 def _span(log: Path, task: str, expected: int, worker: Child, timeout: float) -> float:
     """Seconds from the first ``task`` received to the last one succeeded, once ``expected`` have succeeded."""
     deadline = time.monotonic() + timeout
+    progress = (-1, time.monotonic())  # tasks done, and since when
     while True:
         first = last = None
         done = 0
@@ -122,7 +123,10 @@ def _span(log: Path, task: str, expected: int, worker: Child, timeout: float) ->
                 last = at
         if done >= expected and first is not None and last is not None:
             return last - first
-        if time.monotonic() > deadline or not worker.alive():
+        if done != progress[0]:
+            progress = (done, time.monotonic())
+        stalled = time.monotonic() - progress[1] > 30
+        if stalled or time.monotonic() > deadline or not worker.alive():
             raise BenchError(f"{done} of {expected} {task} tasks done:\n{worker.log_tail()}")
         time.sleep(0.5)
 
@@ -214,8 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         from adapters.broker import QUEUE_EVENTS
 
         def queue(tasks: int) -> None:
-            for _ in range(tasks):
-                book.container.celery.send_task(NOOP, queue=QUEUE_EVENTS)
+            with book.container.celery.producer_or_acquire() as producer:
+                for _ in range(tasks):
+                    book.container.celery.send_task(NOOP, queue=QUEUE_EVENTS, producer=producer)
+            waiting = stage.redis.llen(QUEUE_EVENTS)
+            if waiting != tasks:
+                raise BenchError(f"{waiting} no-op tasks in the queue instead of {tasks}")
 
         print(f"database: {stage.database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed)")
         print(f"worker: Procfile.worker's events line, production settings; logs in {stage.run.log_dir}")

@@ -120,14 +120,15 @@ def process_inbox_event(
     ``may_call`` names the peers this worker may call to complete a delivery; a delivery that
     needs another peer is handed to that peer's queue (``deferred``).
     """
+    started = time.perf_counter()
     with new_uow() as uow:
-        event = uow.inbox.get(inbox_id)
-        if event is None:
-            return DeliveryStatus.MISSING
-        if event.status != DeliveryStatus.RECEIVED:
-            return event.status
+        event = _still_to_process(uow, inbox_id)
+        if isinstance(event, str):
+            return event
         completion = (completions or {}).get(event.source)
         needs = completion if completion is not None and completion.needed(uow, event) else None
+        if needs is None:  # the usual case: applied in this transaction, under the row's lock
+            return _apply_locked(uow, event, handlers, ctx, now, transient, started)
     if needs is not None:
         # Handed on, or about to call the peer: the sweep leaves the row alone for as long as a
         # call may take (else it would queue it again, and a hanging peer would take every worker).
@@ -163,37 +164,59 @@ def _apply(
 ) -> str:
     started = time.perf_counter()
     with new_uow() as uow:
-        event = uow.inbox.get(inbox_id, lock=True)
-        if event is None:
-            return DeliveryStatus.MISSING
-        if event.status != DeliveryStatus.RECEIVED:
-            return event.status
-        bound = structlog.contextvars.bind_contextvars(
-            inbox_id=inbox_id, source=event.source, event_id=event.external_id, event_type=event.event_type
-        )
+        event = _still_to_process(uow, inbox_id)
+        if isinstance(event, str):
+            return event
+        return _apply_locked(uow, event, handlers, ctx, now, transient, started)
+
+
+def _still_to_process(uow: UnitOfWork, inbox_id: int) -> InboxEvent | str:
+    """The delivery, locked by this transaction, while it is still ``received``; else what became of it."""
+    event = uow.inbox.get(inbox_id, lock=True)
+    if event is None:
+        return DeliveryStatus.MISSING
+    if event.status != DeliveryStatus.RECEIVED:
+        return event.status
+    return event
+
+
+def _apply_locked(
+    uow: UnitOfWork,
+    event: InboxEvent,
+    handlers: Mapping[str, Handler],
+    ctx: ServiceContext,
+    now: datetime,
+    transient: tuple[type[BaseException], ...],
+    started: float,
+) -> str:
+    """Apply a delivery whose row this transaction has locked and found ``received``; commit."""
+    inbox_id = event.id
+    bound = structlog.contextvars.bind_contextvars(
+        inbox_id=inbox_id, source=event.source, event_id=event.external_id, event_type=event.event_type
+    )
+    try:
+        handler = handlers.get(event.source)
+        if handler is None:
+            raise ValueError(f"No handler for events from {event.source!r}.")
         try:
-            handler = handlers.get(event.source)
-            if handler is None:
-                raise ValueError(f"No handler for events from {event.source!r}.")
-            try:
-                handled = handler(uow, event, ctx, now)
-            except transient:
-                raise
-            except Exception as error:  # a permanent failure: keep the event, replayable
-                uow.rollback()
-                message = failure_sentence(error)
-                log.warning("event_failed", error=message)
-                uow.inbox.record_outcome(inbox_id, DeliveryStatus.FAILED, now, error=message)
-                uow.commit()
-                _count_processed(ctx, event.source, DeliveryStatus.FAILED, started)
-                return DeliveryStatus.FAILED
-            uow.inbox.record_outcome(inbox_id, handled.status, now, account_id=handled.account_id)
+            handled = handler(uow, event, ctx, now)
+        except transient:
+            raise
+        except Exception as error:  # a permanent failure: keep the event, replayable
+            uow.rollback()
+            message = failure_sentence(error)
+            log.warning("event_failed", error=message)
+            uow.inbox.record_outcome(inbox_id, DeliveryStatus.FAILED, now, error=message)
             uow.commit()
-            log.info("event_" + handled.status, account_id=handled.account_id)
-            _count_processed(ctx, event.source, handled.status, started)
-            return handled.status
-        finally:
-            structlog.contextvars.reset_contextvars(**bound)
+            _count_processed(ctx, event.source, DeliveryStatus.FAILED, started)
+            return DeliveryStatus.FAILED
+        uow.inbox.record_outcome(inbox_id, handled.status, now, account_id=handled.account_id)
+        uow.commit()
+        log.info("event_" + handled.status, account_id=handled.account_id)
+        _count_processed(ctx, event.source, handled.status, started)
+        return handled.status
+    finally:
+        structlog.contextvars.reset_contextvars(**bound)
 
 
 def _count_processed(ctx: ServiceContext, source: str, outcome: str, started: float) -> None:
@@ -205,9 +228,9 @@ def _count_processed(ctx: ServiceContext, source: str, outcome: str, started: fl
 def _record_failure(new_uow: UnitOfWorkFactory, inbox_id: int, error: BaseException, now: datetime) -> str:
     message = failure_sentence(error)
     with new_uow() as uow:
-        event = uow.inbox.get(inbox_id, lock=True)
-        if event is None or event.status != DeliveryStatus.RECEIVED:
-            return DeliveryStatus.MISSING if event is None else event.status
+        event = _still_to_process(uow, inbox_id)
+        if isinstance(event, str):
+            return event
         log.warning("event_failed", inbox_id=inbox_id, error=message)
         uow.inbox.record_outcome(inbox_id, DeliveryStatus.FAILED, now, error=message)
         uow.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,20 +46,37 @@ def _hold(row: HoldRow) -> Hold:
 
 
 class SqlAccountRepository:
+    """Accounts with their holds. Within one transaction it remembers what it saved, and the hold rows
+    it read, so that reading an account again after saving it (the outgoing events do, before the
+    commit) and saving it (which compares holds) cost no further query; ``forget`` at its end."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._saved: dict[str, Account] = {}
+        self._rows: dict[str, AccountRow] = {}
+        self._hold_rows: dict[str, dict[HoldReason, HoldRow]] = {}
+
+    def forget(self) -> None:
+        """The transaction ended: what it read or saved may change now."""
+        self._saved.clear()
+        self._rows.clear()
+        self._hold_rows.clear()
 
     def _holds(self, account_id: str) -> dict[HoldReason, Hold]:
         rows = self.session.execute(select(HoldRow).where(HoldRow.account_id == account_id)).scalars()
-        return {HoldReason(r.reason): _hold(r) for r in rows}
+        self._hold_rows[account_id] = {HoldReason(r.reason): r for r in rows}
+        return {reason: _hold(r) for reason, r in self._hold_rows[account_id].items()}
 
     def get(self, account_id: str, *, lock: bool = False) -> Account | None:
+        if not lock and account_id in self._saved:
+            return copy.deepcopy(self._saved[account_id])
         query = select(AccountRow).where(AccountRow.account_id == account_id)
         if lock:
             query = query.with_for_update()
         row = self.session.execute(query).scalar_one_or_none()
         if row is None:
             return None
+        self._rows[account_id] = row
         return fact_from_row(Account, row, holds=self._holds(account_id))
 
     def create_or_lock(self, account_id: str, now: datetime) -> tuple[Account, bool]:
@@ -81,6 +99,8 @@ class SqlAccountRepository:
         )
 
     def announced_enforcement(self, account_id: str) -> str | None:
+        if account_id in self._rows:  # read with the account (an UPDATE through the session keeps it current)
+            return self._rows[account_id].announced_enforcement
         return self.session.execute(
             select(AccountRow.announced_enforcement).where(AccountRow.account_id == account_id)
         ).scalar_one_or_none()
@@ -91,23 +111,28 @@ class SqlAccountRepository:
         )
 
     def save(self, account: Account, now: datetime) -> None:
-        row = self.session.get(AccountRow, account.account_id)
+        row = self._rows.get(account.account_id) or self.session.get(AccountRow, account.account_id)
         assert row is not None, "save() of an account that was never added"
         copy_to_row(row, account, leave_out=["holds"], updated_at=now, revision=(row.revision or 0) + 1)
-        stored = {
-            HoldReason(r.reason): r
-            for r in self.session.execute(select(HoldRow).where(HoldRow.account_id == account.account_id)).scalars()
-        }
+        stored = self._hold_rows.get(account.account_id)
+        if stored is None:
+            rows = self.session.execute(select(HoldRow).where(HoldRow.account_id == account.account_id)).scalars()
+            stored = {HoldReason(r.reason): r for r in rows}
         for reason, hold_row in stored.items():
             if reason not in account.holds:
                 self.session.delete(hold_row)
+        kept: dict[HoldReason, HoldRow] = {}
         for reason, hold in account.holds.items():
             existing = stored.get(reason)
             if existing is None:
-                self.session.add(HoldRow(**column_values(hold, account_id=account.account_id, reason=str(reason))))
+                existing = HoldRow(**column_values(hold, account_id=account.account_id, reason=str(reason)))
+                self.session.add(existing)
             else:
                 copy_to_row(existing, hold)
+            kept[reason] = existing
         self.session.flush()
+        self._hold_rows[account.account_id] = kept
+        self._saved[account.account_id] = copy.deepcopy(account)
 
     def _due(self, column: Any, now: datetime, limit: int) -> list[str]:
         """Accounts whose time in ``column`` has come, by its index, locked (skipping rows locked elsewhere)."""

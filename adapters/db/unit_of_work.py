@@ -69,6 +69,7 @@ class SqlUnitOfWork:
             self._before_commit(self)
         self.timeline.forget_appended()
         self.session.commit()
+        self.accounts.forget()
         actions, self._after_commit = self._after_commit, []
         for action in actions:
             # Follow-ups are best effort: what they start is also found again by a sweep.
@@ -80,4 +81,5 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self._after_commit = []
         self.timeline.forget_appended()
+        self.accounts.forget()
         self.session.rollback()
