@@ -71,34 +71,39 @@ def _read(path: Path) -> str:
 
 
 def residents(groups: dict[str, int]) -> list[Resident]:
-    """Every process of each named process group, with its role and resident memory."""
-    found = []
+    """Every Python process of each named process group, with its role and resident memory.
+
+    A group is a Procfile line: a shell, its master (gunicorn's or Celery's), and the master's
+    children (gunicorn's workers, the events worker's pool processes).
+    """
+    processes: dict[int, tuple[int, int, str, int]] = {}  # pid -> (ppid, group, comm, rss bytes)
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
         stat = _read(pid_dir / "stat")
-        if not stat:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        ppid, pgrp = int(fields[1]), int(fields[2])
-        name = next((n for n, g in groups.items() if g == pgrp), None)
         status = _read(pid_dir / "status")
         rss = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), None)
-        cmdline = _read(pid_dir / "cmdline").replace("\0", " ")
-        if name is None or rss is None or not ("gunicorn" in cmdline or "celery" in cmdline):
+        if not stat or rss is None:
             continue
-        role = _role(name, cmdline, ppid, pid_dir, groups)
-        found.append(Resident(int(pid_dir.name), role, int(rss) * 1024))
+        fields = stat.rsplit(")", 1)[1].split()
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        processes[int(pid_dir.name)] = (int(fields[1]), int(fields[2]), comm, int(rss) * 1024)
+    found = []
+    for name, group in groups.items():
+        for pid, (ppid, pgrp, comm, rss) in processes.items():
+            if pgrp != group or comm in ("sh", "dash", "bash"):
+                continue
+            parent = processes.get(ppid)
+            child = parent is not None and parent[1] == group and parent[2] not in ("sh", "dash", "bash")
+            kind = name.removesuffix(" worker")
+            if kind == "web":
+                role = "web worker" if child else "web master"
+            elif kind == "events":
+                role = "events pool" if child else "events master"
+            else:
+                role = f"{kind} (threads)"
+            found.append(Resident(pid, role, rss))
     return sorted(found, key=lambda r: (r.role, r.pid))
-
-
-def _role(name: str, cmdline: str, ppid: int, pid_dir: Path, groups: dict[str, int]) -> str:
-    parent = _read(Path("/proc") / str(ppid) / "cmdline").replace("\0", " ")
-    if "gunicorn" in cmdline:
-        return "web worker" if "gunicorn" in parent else "web master"
-    if "--queues holdfast.events" in cmdline:
-        return "events pool" if "celery" in parent else "events master"
-    return "peers (threads)"
 
 
 class Load:
