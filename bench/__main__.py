@@ -21,6 +21,7 @@ BENCHMARKS = {
     "latency": "from a hold's release to the provisioning of the order that waited",
     "throughput": "events processed per second against Celery's no-op tasks",
     "memory": "resident memory of web and worker processes over two laps of work",
+    "scale_out": "two worker machines against one, releasing 100 accounts' orders at once",
     "outgoing": "holds and other subscribers while a subscriber hangs",
     "what_if": "a candidate policy over 100,000 accounts",
 }
