@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import redis
 from celery import Celery
 
-QUEUE_EVENTS = "holdfast.events"  # inbox events, the sweep, the clock tick
+QUEUE_EVENTS = "holdfast.events"  # inbox events, the sweep, the purge, the clock tick
 QUEUE_PROVISIONING = "holdfast.provisioning"  # calls to the provisioning API
 QUEUE_CRM = "holdfast.crm"  # the Dataverse Web API: write-backs, rows read to complete an event
 QUEUE_STRIPE = "holdfast.stripe"  # Stripe's API: dispute look-ups, reconciliation
@@ -23,6 +23,7 @@ QUEUES = (QUEUE_EVENTS, QUEUE_PROVISIONING, QUEUE_CRM, QUEUE_STRIPE, QUEUE_OUTGO
 TASK_PROCESS_INBOX_EVENT = "holdfast.inbox.process_event"
 TASK_COMPLETE_INBOX_EVENT = "holdfast.inbox.complete_event"  # sent to the queue of the peer it needs
 TASK_SWEEP_INBOX = "holdfast.inbox.sweep"
+TASK_PURGE_INBOX = "holdfast.inbox.purge"  # retention: deliveries that ended, once old
 TASK_DISPATCH_PROVISIONING = "holdfast.provisioning.dispatch"
 TASK_WRITE_BACK_HOLD = "holdfast.crm.write_back_hold"
 TASK_TICK = "holdfast.clock.tick"
@@ -33,6 +34,7 @@ TASK_SWEEP_OUTGOING = "holdfast.outgoing.sweep"
 TASK_QUEUES = {
     TASK_PROCESS_INBOX_EVENT: QUEUE_EVENTS,
     TASK_SWEEP_INBOX: QUEUE_EVENTS,
+    TASK_PURGE_INBOX: QUEUE_EVENTS,
     TASK_TICK: QUEUE_EVENTS,
     TASK_DISPATCH_PROVISIONING: QUEUE_PROVISIONING,
     TASK_WRITE_BACK_HOLD: QUEUE_CRM,

@@ -24,6 +24,8 @@ BENCHMARKS = {
     "scale_out": "two worker machines against one, releasing 100 accounts' orders at once",
     "outgoing": "holds and other subscribers while a subscriber hangs",
     "what_if": "a candidate policy over 100,000 accounts",
+    "flat_cost": "cost per event on 100,000 accounts and 1,000,000 inbox rows against a small book",
+    "retention": "webhooks while a purge of 1,000,000 inbox rows runs",
 }
 
 

@@ -100,6 +100,17 @@ def snapshot(groups: list[int], database: str) -> CpuSnapshot | None:
     return CpuSnapshot(by_group, stores, client, machine_busy())
 
 
+def backend_seconds(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends of one database (not the server's shared processes)."""
+    used = 0.0
+    for pid, comm, fields in _processes():
+        if comm == "postgres":
+            title = (_read(_PROC / str(pid) / "cmdline") or "").replace("\0", " ")
+            if f" {database} " in title:
+                used += _seconds(fields, reaped=False)
+    return used
+
+
 def group_seconds(groups: list[int]) -> dict[int, float]:
     """CPU seconds used so far by the processes of each process group (reaped children included)."""
     used = dict.fromkeys(groups, 0.0)

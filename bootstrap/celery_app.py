@@ -11,6 +11,7 @@ from kombu.entity import Exchange, Queue
 from adapters.broker import (
     QUEUE_EVENTS,
     QUEUES,
+    TASK_PURGE_INBOX,
     TASK_QUEUES,
     TASK_RECONCILE_STRIPE,
     TASK_SWEEP_INBOX,
@@ -43,6 +44,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "sweep-outgoing": {"task": TASK_SWEEP_OUTGOING, "schedule": settings.sweep_interval_seconds},
             "tick": {"task": TASK_TICK, "schedule": settings.tick_interval_seconds},
             "reconcile-stripe": {"task": TASK_RECONCILE_STRIPE, "schedule": settings.reconcile_interval_seconds},
+            "purge-inbox": {"task": TASK_PURGE_INBOX, "schedule": settings.purge_interval_seconds},
         },
         "beat_schedule_filename": str(settings.instance_dir / "celerybeat-schedule"),
     }

@@ -92,6 +92,9 @@ class Settings:
     sweep_interval_seconds: float = 60.0
     tick_interval_seconds: float = 60.0
     reconcile_interval_seconds: float = 900.0
+    # Processed and ignored deliveries older than this are purged (0: kept for ever); how often beat purges.
+    inbox_retention_days: int = 90
+    purge_interval_seconds: float = 3600.0
     reconcile_lookback_seconds: int = 900
     task_max_retries: int = 8
     hold_policy_path: str | None = None
@@ -257,6 +260,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sweep_interval_seconds=_float(env, "SWEEP_INTERVAL_SECONDS", 60.0),
         tick_interval_seconds=_float(env, "TICK_INTERVAL_SECONDS", 60.0),
         reconcile_interval_seconds=_float(env, "RECONCILE_INTERVAL_SECONDS", 900.0),
+        inbox_retention_days=_int(env, "INBOX_RETENTION_DAYS", 90),
+        purge_interval_seconds=_float(env, "PURGE_INTERVAL_SECONDS", 3600.0),
         reconcile_lookback_seconds=_int(env, "RECONCILE_LOOKBACK_SECONDS", 900),
         task_max_retries=_int(env, "TASK_MAX_RETRIES", 8),
         crm_recheck_seconds=_float(env, "CRM_RECHECK_SECONDS", 120.0),

@@ -21,6 +21,7 @@ from adapters.broker import (
     TASK_COMPLETE_INBOX_EVENT,
     TASK_DISPATCH_PROVISIONING,
     TASK_PROCESS_INBOX_EVENT,
+    TASK_PURGE_INBOX,
     TASK_RECONCILE_STRIPE,
     TASK_SEND_OUTGOING,
     TASK_SWEEP_INBOX,
@@ -35,7 +36,7 @@ from bootstrap import Container, build, make_broker_watch
 from bootstrap.celery_app import create_celery
 from bootstrap.logging import configure_logging
 from bootstrap.settings import ConfigurationError, load_settings
-from services import crm_write_back, inbox, outgoing, provisioning, reconciliation, tick
+from services import crm_write_back, inbox, outgoing, provisioning, reconciliation, retention, tick
 from tasks.base import HoldfastTask
 
 try:
@@ -54,6 +55,7 @@ EVENT_TIME_LIMIT = 120
 PEER_TIME_LIMIT = int(3 * _PEER_CALL) + 60
 DISPATCH_TIME_LIMIT = int(60 + _PROVISIONING_CALL) + 120
 HOUSEKEEPING_TIME_LIMIT = 600
+PURGE_BUDGET_SECONDS = 300  # a purge stops well within its time limit; the next run goes on
 RECONCILE_TIME_LIMIT = 1800
 # A lane's turn sends its due deliveries one after the other, each bounded by OUTGOING_TIMEOUT_SECONDS.
 OUTGOING_TIME_LIMIT = int(20 * (settings.outgoing_timeout_seconds + 5)) + 60
@@ -205,6 +207,16 @@ def sweep() -> int:
     if c.crm is not None:
         swept += crm_write_back.converge_crm(c.uow(), c.context, now)
     return swept
+
+
+@app.task(name=TASK_PURGE_INBOX, base=HoldfastTask, transient_errors=(), time_limit=HOUSEKEEPING_TIME_LIMIT)
+def purge_inbox() -> int:
+    """Delete processed and ignored deliveries older than INBOX_RETENTION_DAYS, in small batches (not retried:
+    beat runs it again)."""
+    c = container()
+    return retention.purge_inbox(
+        c.uow, now=c.clock(), retention_days=settings.inbox_retention_days, budget_seconds=PURGE_BUDGET_SECONDS
+    ).rows
 
 
 @app.task(

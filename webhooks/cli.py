@@ -18,6 +18,7 @@ from adapters.policy_file import PolicyError, load_policy
 from domain.access import InvalidTokenName, Role, TokenNameTaken
 from services import accounts as account_service
 from services import inbox as inbox_service
+from services import retention as retention_service
 from services import tokens as token_service
 from services import what_if as what_if_service
 from webhooks.api.accounts import checked_account_id
@@ -120,6 +121,21 @@ def replay_events(source: str | None, event_id: str | None, all_failed: bool) ->
         _replay(target_source, target_id)
     if all_failed:
         click.echo(f"{len(targets)} failed event(s) queued again.")
+
+
+@events_cli.command("purge")
+@click.option(
+    "--days", type=click.IntRange(min=1), default=None, help="Keep this many days instead of INBOX_RETENTION_DAYS."
+)
+def purge_events(days: int | None) -> None:
+    """Delete processed and ignored deliveries older than the retention (failed and waiting ones stay)."""
+    c = container()
+    keep = c.settings.inbox_retention_days if days is None else days
+    if keep == 0:
+        click.echo("INBOX_RETENTION_DAYS is 0: every delivery is kept.")
+        return
+    purged = retention_service.purge_inbox(c.uow, now=c.clock(), retention_days=keep)
+    click.echo(f"{purged.rows} processed or ignored event(s) older than {keep} days deleted.")
 
 
 def _failed_events() -> list[tuple[str, str]]:

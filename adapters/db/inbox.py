@@ -9,12 +9,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.db.mapping import fact_from_row
 from adapters.db.tables import InboxEventRow, ReconciliationCursorRow
 from services.ports import InboxEvent
+
+# What the retention index holds (tables.py): deliveries that ended and may be purged once old.
+_ENDED = ("processed", "ignored")
 
 
 def _inbox_event(row: InboxEventRow) -> InboxEvent:
@@ -119,6 +122,22 @@ class SqlInboxRepository:
         if ids:
             self.session.execute(update(InboxEventRow).where(InboxEventRow.id.in_(ids)).values(queued_at=now))
         return ids
+
+    def delete_ended(self, received_before: datetime, limit: int) -> int:
+        # The oldest first, through the partial index of ended deliveries (never a scan of the inbox);
+        # rows locked elsewhere are skipped, not waited for (PostgreSQL; SQLite has no row locks).
+        oldest = (
+            select(InboxEventRow.id)
+            .where(InboxEventRow.status.in_(_ENDED), InboxEventRow.received_at < received_before)
+            .order_by(InboxEventRow.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = self.session.execute(
+            delete(InboxEventRow).where(InboxEventRow.id.in_(oldest.scalar_subquery())),
+            execution_options={"synchronize_session": False},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def page(self, status: str | None, after_id: int | None, limit: int) -> list[InboxEvent]:
         query = select(InboxEventRow).order_by(InboxEventRow.id).limit(limit)

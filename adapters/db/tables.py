@@ -72,6 +72,14 @@ class InboxEventRow(Base):
         UniqueConstraint("source", "external_id", name="uq_inbox_events_source_external_id"),
         Index("ix_inbox_events_status_queued_at", "status", "queued_at"),
         Index("ix_inbox_events_source_occurred_at", "source", "occurred_at"),
+        # Retention's purge finds the oldest deliveries that ended; only those rows are in it, so a
+        # delivery is indexed here once it is processed or ignored, not as the webhook stores it.
+        Index(
+            "ix_inbox_events_ended_received_at",
+            "received_at",
+            postgresql_where=text("status IN ('processed', 'ignored')"),
+            sqlite_where=text("status IN ('processed', 'ignored')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -77,6 +77,9 @@ class InboxRepository(Protocol):
 
     def page(self, status: str | None, after_id: int | None, limit: int) -> list[InboxEvent]: ...
 
+    def delete_ended(self, received_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest processed or ignored deliveries received before then; how many."""
+
 
 class DeliveryStore(Protocol):
     """Stores one webhook delivery in its own transaction (the webhook's hot path)."""
