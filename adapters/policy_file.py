@@ -18,7 +18,7 @@ import yaml
 
 from domain.disputes import CLOSING_STATUSES
 from domain.holds import HoldReason
-from domain.policy import DEFAULT_POLICY, DisputePolicy, HoldPolicy, NonPaymentPolicy, ReasonEffects
+from domain.policy import DEFAULT_POLICY, DisputePolicy, GoodStanding, HoldPolicy, NonPaymentPolicy, ReasonEffects
 
 
 class PolicyError(ValueError):
@@ -39,7 +39,9 @@ _NON_PAYMENT_KEYS = {
     "minimum_unpaid",
     "grace_period_hours",
     "on_uncollectible",
+    "good_standing",
 }
+_GOOD_STANDING_KEYS = {"invoices_paid_on_time", "months", "extra_failed_attempts", "extra_grace_hours"}
 _EFFECT_KEYS = {"parks_provisioning", "blocks_changes"}
 _DISPUTE_KEYS = {"release_on"}
 _MISSING = object()
@@ -161,6 +163,29 @@ def _non_payment(reader: _Reader, np: dict[str, Any], base: NonPaymentPolicy) ->
         minimum_unpaid=_minimum_unpaid(reader, np, base.minimum_unpaid),
         grace_period=grace,
         on_uncollectible=reader.boolean("non_payment", np, "on_uncollectible", base.on_uncollectible),
+        good_standing=_good_standing(reader, np, base.good_standing),
+    )
+
+
+def _good_standing(reader: _Reader, np: dict[str, Any], base: GoodStanding | None) -> GoodStanding | None:
+    """``[non_payment.good_standing]``: a table turns it on (what it leaves out stays as it was); false, off."""
+    raw = np.get("good_standing", _MISSING)
+    if raw is _MISSING:
+        return base
+    if raw is False:
+        return None
+    if not isinstance(raw, dict):
+        raise reader.fail("non_payment", "good_standing", "must be a table of settings, or false to turn it off.")
+    section = "non_payment.good_standing"
+    reader.check_keys(section, raw, _GOOD_STANDING_KEYS)
+    start = base or GoodStanding()
+    return GoodStanding(
+        invoices_paid_on_time=reader.integer(
+            section, raw, "invoices_paid_on_time", start.invoices_paid_on_time, minimum=1
+        ),
+        months=reader.integer(section, raw, "months", start.months, minimum=1),
+        extra_failed_attempts=reader.integer(section, raw, "extra_failed_attempts", start.extra_failed_attempts),
+        extra_grace_hours=reader.integer(section, raw, "extra_grace_hours", start.extra_grace_hours),
     )
 
 
@@ -227,6 +252,14 @@ def policy_document(policy: HoldPolicy) -> dict[str, Any]:
             "minimum_unpaid": str(np.minimum_unpaid),
             "grace_period_hours": int(np.grace_period.total_seconds() // 3600),
             "on_uncollectible": np.on_uncollectible,
+            "good_standing": False
+            if np.good_standing is None
+            else {
+                "invoices_paid_on_time": np.good_standing.invoices_paid_on_time,
+                "months": np.good_standing.months,
+                "extra_failed_attempts": np.good_standing.extra_failed_attempts,
+                "extra_grace_hours": np.good_standing.extra_grace_hours,
+            },
         },
         "dispute": {"release_on": sorted(policy.dispute.release_on)},
         "reasons": {

@@ -225,8 +225,8 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
     due = _int_field(invoice, "due_date", what)
     seen = Occurrence(event.created, event.id)
     failures: dict[int, Occurrence] = {}
+    attempts = _int_field(invoice, "attempt_count", what) or 0
     if event.type == "invoice.payment_failed":
-        attempts = _int_field(invoice, "attempt_count", what) or 0
         failures[max(attempts, 1)] = seen
     return InvoiceFact(
         invoice_id=invoice_id,
@@ -240,7 +240,18 @@ def invoice_fact(event: StripeEvent) -> InvoiceFact:
         event_created=event.created,
         failures=MappingProxyType(failures),
         uncollectible_since=seen if status is InvoiceStatus.UNCOLLECTIBLE else None,
+        paid_at=_paid_at(event, invoice) if status is InvoiceStatus.PAID else None,
+        attempt_count=attempts,
     )
+
+
+def _paid_at(event: StripeEvent, invoice: dict[str, Any]) -> datetime:
+    """When the invoice was paid: ``status_transitions.paid_at``, or the event's time when the body has none."""
+    transitions = invoice.get("status_transitions")
+    paid = transitions.get("paid_at") if isinstance(transitions, dict) else None
+    if isinstance(paid, int) and not isinstance(paid, bool) and 0 < paid < 253_402_300_800:  # before year 10000
+        return datetime.fromtimestamp(paid, UTC)
+    return event.created
 
 
 def dispute_seen(event: StripeEvent) -> DisputeSeen:

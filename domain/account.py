@@ -84,6 +84,8 @@ class Account:
     paused_by: str | None = None  # the actor who paused enforcement (user:<name>)
     # Finance's credit review, as the CRM's creditonhold says: the operation that set it.
     credit_review_cause: str | None = None
+    # The last decision good standing's allowance made (said once on the timeline; None: none stands).
+    allowance_note: str | None = None
 
     @property
     def on_hold(self) -> bool:
@@ -118,6 +120,13 @@ class Account:
         if wanted is None and held is not None:
             return [self._release(reason, change, note=None)]
         return []
+
+    def note_allowance(self, note: str | None, change: Change) -> list[TimelineEntry]:
+        """Say once on the timeline that good standing kept the account from a non-payment hold."""
+        if note == self.allowance_note:
+            return []
+        self.allowance_note = note
+        return [] if note is None else [TimelineEntry.of(change, "hold_deferred", reason="non_payment", note=note)]
 
     def place_manual_hold(self, note: str | None, change: Change) -> list[TimelineEntry]:
         """Finance puts the account on hold."""

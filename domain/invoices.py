@@ -72,6 +72,10 @@ class InvoiceFact:
     # attempt number -> first failure seen at that attempt count
     failures: Mapping[int, Occurrence] = field(default_factory=lambda: MappingProxyType({}))
     uncollectible_since: Occurrence | None = None
+    # When it was paid (Stripe's status_transitions.paid_at; the earliest seen) and the attempts it
+    # took (attempt_count; the most seen): what good standing reads (domain.standing).
+    paid_at: datetime | None = None
+    attempt_count: int = 0
 
     @property
     def order_key(self) -> tuple[bool, datetime, int, str]:
@@ -94,10 +98,13 @@ def merge(current: InvoiceFact | None, incoming: InvoiceFact) -> InvoiceFact:
     failures = dict(current.failures)
     for attempt, seen in incoming.failures.items():
         failures[attempt] = min(seen, failures[attempt]) if attempt in failures else seen
+    paid = [at for at in (current.paid_at, incoming.paid_at) if at is not None]
     return replace(
         newest,
         failures=MappingProxyType(dict(sorted(failures.items()))),
         uncollectible_since=_earliest(current.uncollectible_since, incoming.uncollectible_since),
+        paid_at=min(paid, default=None),
+        attempt_count=max(current.attempt_count, incoming.attempt_count),
     )
 
 

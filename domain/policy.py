@@ -34,6 +34,20 @@ DEFAULT_EFFECTS: Mapping[HoldReason, ReasonEffects] = MappingProxyType(
 
 
 @dataclass(frozen=True)
+class GoodStanding:
+    """The allowance a good record earns (``[non_payment.good_standing]``): see domain.standing."""
+
+    invoices_paid_on_time: int = 6
+    months: int = 12
+    extra_failed_attempts: int = 1
+    extra_grace_hours: int = 0
+
+    @property
+    def extra_grace(self) -> timedelta:
+        return timedelta(hours=self.extra_grace_hours)
+
+
+@dataclass(frozen=True)
 class NonPaymentPolicy:
     """When unpaid invoices put an account on hold for non-payment.
 
@@ -42,6 +56,7 @@ class NonPaymentPolicy:
     (None: never). ``minimum_unpaid``: nothing is held while the unpaid total of the
     triggering invoices is below this. ``grace_period``: how long after an invoice first
     triggers before it holds. ``on_uncollectible``: an invoice marked uncollectible holds.
+    ``good_standing``: the allowance a good record earns (None: off, the default).
     """
 
     failed_attempts: int = 1
@@ -49,6 +64,7 @@ class NonPaymentPolicy:
     minimum_unpaid: Decimal = Decimal("1.00")
     grace_period: timedelta = timedelta(0)
     on_uncollectible: bool = True
+    good_standing: GoodStanding | None = None
 
 
 @dataclass(frozen=True)

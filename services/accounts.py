@@ -11,6 +11,7 @@ from typing import Any
 from domain.account import Account, NoSuchHold
 from domain.holds import Hold, HoldReason
 from domain.money import check_currency_places
+from domain.standing import NO_STANDING, Standing
 from domain.timeline import Change, TimelineEntry
 from services.customers import map_customer
 from services.evaluation import read_evaluations, reevaluate_account
@@ -60,6 +61,7 @@ class AccountView:
     enforcement_paused_until: datetime | None
     awaiting: int
     enforcement_paused_by: str | None = None  # the actor who paused it (user:<name>), while paused
+    standing: Standing = NO_STANDING  # its record of paying (domain.standing)
 
 
 def _views(uow: UnitOfWork, accounts: Sequence[Account], ctx: ServiceContext, now: datetime) -> list[AccountView]:
@@ -87,6 +89,7 @@ def _views(uow: UnitOfWork, accounts: Sequence[Account], ctx: ServiceContext, no
                 enforcement_paused_until=account.enforcement_paused_until if paused else None,
                 awaiting=exposure.awaiting,
                 enforcement_paused_by=account.paused_by if paused else None,
+                standing=read[account.account_id][0].standing,
             )
         )
     return views

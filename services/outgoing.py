@@ -159,6 +159,12 @@ def account_data(view: AccountView) -> dict[str, Any]:
         "enforcement_paused_until": _time(view.enforcement_paused_until),
         "awaiting": view.awaiting,
         "enforcement_paused_by": view.enforcement_paused_by,
+        "standing": {
+            "invoices_paid_on_time": view.standing.invoices_paid_on_time,
+            "invoices_paid_late_or_failed": view.standing.invoices_paid_late_or_failed,
+            "window_months": view.standing.window_months,
+            "good_standing": view.standing.good_standing,
+        },
     }
 
 

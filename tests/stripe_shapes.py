@@ -87,6 +87,8 @@ def render(step: InvoiceStep, shape: str, customer: str, invoice_id: str) -> dic
     invoice.update(status=step.status, amount_paid=step.paid, amount_remaining=step.amount - step.paid)
     if step.status == "paid":
         invoice.update(amount_paid=step.amount, amount_remaining=0)
+    if isinstance(invoice.get("status_transitions"), dict):  # when it was paid: the step's time, as the event's
+        invoice["status_transitions"]["paid_at"] = step.created if step.status == "paid" else None
     if "paid" in invoice or shape < "2025":
         invoice["paid"] = step.status == "paid"
     if "billing" in invoice:

@@ -116,6 +116,8 @@ class AccountRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     credit_review_cause: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # The last decision the good-standing allowance made (domain.account.note_allowance): written once.
+    allowance_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The CRM's view: per-column modifiedon of the values applied, creditonhold as the CRM
     # shows it, and the value Holdfast last wrote there (to recognise its echo).
     crm_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -185,6 +187,8 @@ class InvoiceRow(Base):
     event_created: Mapped[datetime] = mapped_column(UTCDateTime)
     failures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     uncollectible_since: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

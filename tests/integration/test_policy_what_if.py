@@ -220,6 +220,7 @@ def test_the_policy_in_force_reads_as_the_file_writes_it_and_posted_back_changes
         "minimum_unpaid": "25.50",
         "grace_period_hours": 48,
         "on_uncollectible": False,
+        "good_standing": False,
     }
     assert shown.json["dispute"] == {"release_on": ["won"]}
     assert shown.json["reasons"]["credit_review"] == {"parks_provisioning": False, "blocks_changes": False}

@@ -26,6 +26,7 @@ def fact(
     collection_method: str = "charge_automatically",
     due_date: datetime | None = None,
     customer_id: str = "cus_1",
+    attempt_count: int | None = None,
 ) -> InvoiceFact:
     seen = Occurrence(at(created), event_id)
     return InvoiceFact(
@@ -40,4 +41,6 @@ def fact(
         event_created=at(created),
         failures=MappingProxyType({failed_attempt: seen} if failed_attempt else {}),
         uncollectible_since=seen if status is InvoiceStatus.UNCOLLECTIBLE else None,
+        paid_at=at(created) if status is InvoiceStatus.PAID else None,
+        attempt_count=failed_attempt or 0 if attempt_count is None else attempt_count,
     )

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from domain.account import Account
 from domain.evaluation import evaluate, settle
 from domain.invoices import InvoiceFact, InvoiceStatus, merge
-from domain.policy import HoldPolicy, NonPaymentPolicy
+from domain.policy import GoodStanding, HoldPolicy, NonPaymentPolicy
+from domain.standing import Standing
 from domain.timeline import Change
 from tests.unit.factories import at, fact
 
@@ -71,6 +72,7 @@ class Delivered:
     wanted: tuple[tuple[str, str, str | None], ...]  # reason, cause, note of each hold wanted
     next_change_at: datetime | None
     exposure: Decimal
+    standing: Standing
 
 
 def deliver(events: list[InvoiceFact], policy: HoldPolicy) -> Delivered:
@@ -84,7 +86,9 @@ def deliver(events: list[InvoiceFact], policy: HoldPolicy) -> Delivered:
         settle(account, evaluation, Change(now + timedelta(seconds=i), "stripe", f"stripe:{event.event_id}"))
     final = evaluate(facts.values(), policy, now)
     wanted = tuple(sorted((str(r), w.cause, w.note) for r, w in final.wanted.items() if w is not None))
-    return Delivered(frozenset(str(r) for r in account.holds), wanted, final.next_change_at, final.invoice_exposure)
+    return Delivered(
+        frozenset(str(r) for r in account.holds), wanted, final.next_change_at, final.invoice_exposure, final.standing
+    )
 
 
 @settings(max_examples=400, deadline=None)
@@ -96,6 +100,16 @@ def deliver(events: list[InvoiceFact], policy: HoldPolicy) -> Delivered:
     days_past_due=st.sampled_from([None, 0, 1, 15]),
     grace_seconds=st.sampled_from([0, 30, 2 * HOUR, 19 * HOUR]),
     on_uncollectible=st.booleans(),
+    good_standing=st.one_of(
+        st.none(),
+        st.builds(
+            GoodStanding,
+            invoices_paid_on_time=st.integers(1, 3),
+            months=st.integers(1, 12),
+            extra_failed_attempts=st.integers(0, 2),
+            extra_grace_hours=st.sampled_from([0, 1, 20]),
+        ),
+    ),
 )
 def test_any_order_with_duplicates_gives_the_holds_of_in_order_delivery(
     history: list[InvoiceFact],
@@ -105,7 +119,9 @@ def test_any_order_with_duplicates_gives_the_holds_of_in_order_delivery(
     days_past_due: int | None,
     grace_seconds: int,
     on_uncollectible: bool,
+    good_standing: GoodStanding | None,
 ) -> None:
+    """Good standing included: the same events in any order give the same standing and the same holds."""
     policy = HoldPolicy(
         non_payment=NonPaymentPolicy(
             failed_attempts=failed_attempts,
@@ -113,6 +129,7 @@ def test_any_order_with_duplicates_gives_the_holds_of_in_order_delivery(
             days_past_due=days_past_due,
             grace_period=timedelta(seconds=grace_seconds),
             on_uncollectible=on_uncollectible,
+            good_standing=good_standing,
         )
     )
     duplicates = data.draw(st.lists(st.sampled_from(history), max_size=len(history)))

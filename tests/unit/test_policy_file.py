@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from adapters.policy_file import PolicyError, load_policy, parse_policy, policy_document, policy_from_document
 from domain.disputes import CLOSING_STATUSES
 from domain.holds import HoldReason
-from domain.policy import DisputePolicy, HoldPolicy, NonPaymentPolicy, ReasonEffects
+from domain.policy import DisputePolicy, GoodStanding, HoldPolicy, NonPaymentPolicy, ReasonEffects
 
 
 def test_no_file_means_the_default_policy() -> None:
@@ -66,6 +66,15 @@ def test_a_yaml_policy_is_read_too() -> None:
         ('[reasons.manual]\nblocks_changes = "yes"\n', "line 2: reasons.manual.blocks_changes must be true or false"),
         ("[non_payment\n", "not valid TOML"),
         ("[surprise]\n", "line 1: surprise is not a known section"),
+        (
+            "[non_payment.good_standing]\nmonths = 0\n",
+            "line 2: non_payment.good_standing.months must be at least 1",
+        ),
+        (
+            "[non_payment.good_standing]\nextra_attempts = 1\n",
+            "line 2: non_payment.good_standing.extra_attempts is not a known setting",
+        ),
+        ('[non_payment]\ngood_standing = "yes"\n', "non_payment.good_standing must be a table of settings"),
     ],
 )
 def test_a_wrong_policy_is_refused_with_the_line_and_the_problem(text: str, expected: str) -> None:
@@ -143,3 +152,22 @@ def test_a_policy_written_as_a_document_reads_back_as_the_same_policy(
     document = json.loads(json.dumps(policy_document(policy)))
     assert policy_from_document(document, HoldPolicy()) == policy
     assert policy_from_document(document, policy) == policy
+
+
+def test_good_standing_is_read_from_its_section_and_turned_off_by_false() -> None:
+    text = (
+        "[non_payment]\nfailed_attempts = 1\n\n[non_payment.good_standing]\ninvoices_paid_on_time = 8\n"
+        "months = 12\nextra_failed_attempts = 1\nextra_grace_hours = 48\n"
+    )
+    policy = parse_policy(text, Path("policy.toml"))
+    assert policy.non_payment.good_standing == GoodStanding(8, 12, 1, 48)
+    assert policy_document(policy)["non_payment"]["good_standing"] == {
+        "invoices_paid_on_time": 8,
+        "months": 12,
+        "extra_failed_attempts": 1,
+        "extra_grace_hours": 48,
+    }
+    assert policy_from_document(json.loads(json.dumps(policy_document(policy))), HoldPolicy()) == policy
+    off = policy_from_document({"non_payment": {"good_standing": False}}, policy)
+    assert off.non_payment.good_standing is None and off.non_payment.failed_attempts == 1
+    assert HoldPolicy().non_payment.good_standing is None  # off by default

@@ -28,6 +28,24 @@ class NonPaymentSchema(Schema):
         required=True, metadata={"description": "how long after an invoice first qualifies before it holds"}
     )
     on_uncollectible = fields.Boolean(required=True, metadata={"description": "an invoice marked uncollectible holds"})
+    good_standing = fields.Raw(
+        required=True,
+        metadata={
+            "description": "the allowance a good record earns ([non_payment.good_standing]), or false: off",
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "invoices_paid_on_time": {"type": "integer", "minimum": 1},
+                        "months": {"type": "integer", "minimum": 1},
+                        "extra_failed_attempts": {"type": "integer", "minimum": 0},
+                        "extra_grace_hours": {"type": "integer", "minimum": 0},
+                    },
+                },
+                {"type": "boolean", "enum": [False]},
+            ],
+        },
+    )
 
 
 class DisputeSectionSchema(Schema):

@@ -102,6 +102,26 @@ class HoldSchema(Schema):
     )
 
 
+class StandingSchema(Schema):
+    invoices_paid_on_time = fields.Integer(
+        required=True,
+        metadata={
+            "description": "paid by the due date (or, collected automatically, with no failed attempt) in the window"
+        },
+    )
+    invoices_paid_late_or_failed = fields.Integer(
+        required=True, metadata={"description": "paid late or after a failed attempt, or written off, in the window"}
+    )
+    window_months = fields.Integer(
+        allow_none=True,
+        metadata={"description": "the window of [non_payment.good_standing]; null without one (counts over 12 months)"},
+    )
+    good_standing = fields.Boolean(
+        required=True,
+        metadata={"description": "whether the account earns the policy's extra failed attempts and grace"},
+    )
+
+
 class AccountSchema(Schema):
     account_id = fields.String(required=True)
     name = fields.String(allow_none=True)
@@ -119,6 +139,7 @@ class AccountSchema(Schema):
     enforcement_paused_by = fields.String(
         allow_none=True, metadata={"description": "Who paused enforcement (user:<name>); null when not paused"}
     )
+    standing = fields.Nested(StandingSchema, required=True, metadata={"description": "its record of paying"})
 
 
 class AccountPutSchema(StrictSchema):
