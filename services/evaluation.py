@@ -116,8 +116,8 @@ def reevaluate_account(
     next_change = evaluation.next_change_at
     if account.enforcement_paused_until is not None and account.enforcement_paused_until > change.at:
         next_change = min(filter(None, [next_change, account.enforcement_paused_until]))
-    uow.accounts.save(account, change.at)
     uow.accounts.schedule_evaluation(account_id, next_change)
+    uow.accounts.save(account, change.at)
 
     requests = uow.requests.pending_for_account(account_id, lock=True)
     admission = admit(

@@ -86,7 +86,9 @@ def _apply_invoice(uow: UnitOfWork, said: StripeChange, ctx: ServiceContext, cha
         warn_once("invoice_status_unknown", said.unknown_status, invoice_id=fact.invoice_id, event_id=said.event_id)
     # The customer row serializes every change to this customer's facts and mapping.
     mapping = uow.customers.lock(fact.customer_id, change.at)
-    current = uow.invoices.get(fact.invoice_id)
+    # The customer's invoices, read once: the evaluation below reads them again without a query.
+    known = {invoice.invoice_id: invoice for invoice in uow.invoices.for_customer(fact.customer_id)}
+    current = known.get(fact.invoice_id) or uow.invoices.get(fact.invoice_id)
     merged = merge(current, fact)
     if merged != current:
         uow.invoices.save(merged, change.at)

@@ -94,6 +94,10 @@ class SqlAccountRepository:
         return account, inserted is not None
 
     def schedule_evaluation(self, account_id: str, at: datetime | None) -> None:
+        row = self._rows.get(account_id)
+        if row is not None:  # written with the account's next save or flush, in the same UPDATE
+            row.next_evaluation_at = at
+            return
         self.session.execute(
             update(AccountRow).where(AccountRow.account_id == account_id).values(next_evaluation_at=at)
         )

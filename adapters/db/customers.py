@@ -18,21 +18,32 @@ from services.ports import CustomerMapping
 
 
 class SqlCustomerRepository:
+    """Stripe customers and their mappings. Within one transaction it remembers the mappings it locked,
+    so that the account's customer is known without a further query; ``forget`` at its end."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._locked: dict[str, CustomerMapping] = {}
+
+    def forget(self) -> None:
+        """The transaction ended: the locks it held are gone."""
+        self._locked.clear()
 
     def lock(self, customer_id: str, now: datetime) -> CustomerMapping:
-        self.session.execute(
-            insert_for(self.session, StripeCustomerRow)
-            .values(customer_id=customer_id, created_at=now)
-            .on_conflict_do_nothing(index_elements=["customer_id"])
-        )
+        # Insert-or-lock in one statement: a conflict updates the row to itself, which locks it (and a
+        # transaction inserting the same customer at the same moment makes this wait for its commit).
+        statement = insert_for(self.session, StripeCustomerRow).values(customer_id=customer_id, created_at=now)
         row = self.session.execute(
-            select(StripeCustomerRow).where(StripeCustomerRow.customer_id == customer_id).with_for_update()
-        ).scalar_one()
-        return fact_from_row(CustomerMapping, row)
+            statement.on_conflict_do_update(
+                index_elements=["customer_id"], set_={"customer_id": statement.excluded.customer_id}
+            ).returning(StripeCustomerRow.customer_id, StripeCustomerRow.account_id, StripeCustomerRow.mapped_at)
+        ).one()
+        mapping = CustomerMapping(row.customer_id, row.account_id, row.mapped_at)
+        self._locked[customer_id] = mapping
+        return mapping
 
     def map_to(self, customer_id: str, account_id: str | None, mapped_at: datetime, cause: str) -> None:
+        self._locked.clear()  # mappings change: read them again
         if account_id is not None:
             # An account maps to one customer: a newer mapping moves it.
             self.session.execute(
@@ -47,6 +58,11 @@ class SqlCustomerRepository:
         )
 
     def customer_of(self, account_id: str) -> str | None:
+        for mapping in self._locked.values():
+            # A customer locked here and mapped to the account is its one customer: moving the account
+            # to another customer would have to change this customer's row, which this transaction holds.
+            if mapping.account_id == account_id:
+                return mapping.customer_id
         return self.session.execute(
             select(StripeCustomerRow.customer_id).where(StripeCustomerRow.account_id == account_id)
         ).scalar_one_or_none()
@@ -107,18 +123,43 @@ def _invoice_fact(row: InvoiceRow) -> InvoiceFact:
 
 
 class SqlInvoiceRepository:
+    """Invoice facts. Within one transaction it keeps the rows it read or saved, and which customers'
+    invoices it read in full, so that the evaluation after a save reads them without a further query
+    (the customer's row lock keeps them from changing meanwhile); ``forget`` at its end."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._rows: dict[str, InvoiceRow] = {}
+        self._of_customer: dict[str, dict[str, InvoiceRow]] = {}
+        self._absent: set[str] = set()  # looked up and not found
+
+    def forget(self) -> None:
+        """The transaction ended: what it read or saved may change now."""
+        self._rows.clear()
+        self._of_customer.clear()
+        self._absent.clear()
+
+    def _row(self, invoice_id: str) -> InvoiceRow | None:
+        if invoice_id in self._absent:
+            return None
+        row = self._rows.get(invoice_id) or self.session.get(InvoiceRow, invoice_id)
+        if row is None:
+            self._absent.add(invoice_id)
+        else:
+            self._rows[invoice_id] = row
+        return row
 
     def get(self, invoice_id: str) -> InvoiceFact | None:
-        row = self.session.get(InvoiceRow, invoice_id)
+        row = self._row(invoice_id)
         return None if row is None else _invoice_fact(row)
 
     def save(self, fact: InvoiceFact, now: datetime) -> None:
-        row = self.session.get(InvoiceRow, fact.invoice_id)
+        row = self._row(fact.invoice_id)
         if row is None:
             row = InvoiceRow(invoice_id=fact.invoice_id)
             self.session.add(row)
+        elif row.customer_id != fact.customer_id:
+            self._of_customer.get(row.customer_id, {}).pop(fact.invoice_id, None)
         copy_to_row(
             row,
             fact,
@@ -128,20 +169,28 @@ class SqlInvoiceRepository:
             updated_at=now,
         )
         self.session.flush()
+        self._rows[fact.invoice_id] = row
+        self._absent.discard(fact.invoice_id)
+        if fact.customer_id in self._of_customer:
+            self._of_customer[fact.customer_id][fact.invoice_id] = row
 
     def for_customer(self, customer_id: str) -> list[InvoiceFact]:
         return self.for_customers([customer_id]).get(customer_id, [])
 
     def for_customers(self, customer_ids: Sequence[str]) -> dict[str, list[InvoiceFact]]:
-        """The invoices of each of these customers (by invoice id), in one query."""
-        found: dict[str, list[InvoiceFact]] = {customer_id: [] for customer_id in customer_ids}
-        if found:
-            rows = self.session.execute(
-                select(InvoiceRow).where(InvoiceRow.customer_id.in_(list(found))).order_by(InvoiceRow.invoice_id)
-            ).scalars()
+        """The invoices of each of these customers (by invoice id), in one query (none for those read already)."""
+        to_read = [customer_id for customer_id in customer_ids if customer_id not in self._of_customer]
+        if to_read:
+            for customer_id in to_read:
+                self._of_customer[customer_id] = {}
+            rows = self.session.execute(select(InvoiceRow).where(InvoiceRow.customer_id.in_(to_read))).scalars()
             for row in rows:
-                found[row.customer_id].append(_invoice_fact(row))
-        return found
+                self._rows[row.invoice_id] = row
+                self._of_customer[row.customer_id][row.invoice_id] = row
+        return {
+            customer_id: [_invoice_fact(row) for _, row in sorted(self._of_customer[customer_id].items())]
+            for customer_id in customer_ids
+        }
 
     def for_accounts(self, first: str, last: str) -> dict[str, list[InvoiceFact]]:
         """The invoice facts of the accounts ``first`` to ``last``, by account, in one query (none: absent)."""

@@ -69,7 +69,7 @@ class SqlUnitOfWork:
             self._before_commit(self)
         self.timeline.forget_appended()
         self.session.commit()
-        self.accounts.forget()
+        self._forget()
         actions, self._after_commit = self._after_commit, []
         for action in actions:
             # Follow-ups are best effort: what they start is also found again by a sweep.
@@ -81,5 +81,11 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         self._after_commit = []
         self.timeline.forget_appended()
-        self.accounts.forget()
+        self._forget()
         self.session.rollback()
+
+    def _forget(self) -> None:
+        """The transaction ended: the repositories' memories of its rows and locks go with it."""
+        self.accounts.forget()
+        self.customers.forget()
+        self.invoices.forget()
