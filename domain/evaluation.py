@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property, partial
 
 from domain.account import Account
 from domain.disputes import DisputeFact, evaluate_disputes
@@ -23,9 +24,15 @@ class Evaluation:
     wanted: Mapping[HoldReason, WantedHold | None]
     next_change_at: datetime | None
     invoice_exposure: Decimal
-    standing: Standing = NO_STANDING
     # Good standing kept the account from a non-payment hold the policy would otherwise place: why.
     spared: str | None = None
+    # The account's record of paying, computed when first asked for (``standing``): a policy without
+    # ``[non_payment.good_standing]`` decides nothing by it, and a what-if over the book never asks.
+    record: Callable[[], Standing] = field(default=lambda: NO_STANDING, repr=False, compare=False)
+
+    @cached_property
+    def standing(self) -> Standing:
+        return self.record()
 
 
 def evaluate(
@@ -38,8 +45,13 @@ def evaluate(
 ) -> Evaluation:
     """What the account's facts call for at ``now`` (the caller passes the time: no clock here)."""
     facts = list(invoices)
-    standing = standing_of(facts, policy.non_payment, now)
-    verdict, spared = _non_payment(facts, policy, standing, now)
+    if policy.non_payment.good_standing is None:  # the standing decides nothing: computed if shown
+        verdict, spared = evaluate_non_payment(facts, policy.non_payment, now), None
+        record = partial(standing_of, facts, policy.non_payment, now)
+    else:
+        standing = standing_of(facts, policy.non_payment, now)
+        verdict, spared = _non_payment(facts, policy, standing, now)
+        record = partial(_known, standing)
     credit_review = (
         WantedHold(HoldReason.CREDIT_REVIEW, credit_review_cause, "creditonhold set in the CRM")
         if credit_review_cause
@@ -53,9 +65,13 @@ def evaluate(
         },
         next_change_at=verdict.next_change_at,
         invoice_exposure=verdict.exposure,
-        standing=standing,
         spared=spared,
+        record=record,
     )
+
+
+def _known(standing: Standing) -> Standing:
+    return standing
 
 
 def _non_payment(
