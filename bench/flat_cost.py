@@ -60,7 +60,7 @@ LARGE_TABLE = 10_000  # rows: a sequential scan of a larger table in a hot state
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.flat_cost", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("flat_cost", __doc__)
     parser.add_argument("--accounts", type=int, default=100_000, help="accounts in the large book (100000)")
     parser.add_argument("--inbox", type=int, default=1_000_000, help="ended inbox rows in the large book (1000000)")
     parser.add_argument("--events", type=int, default=1000, help="events per book, kind and round (1000)")

@@ -1,9 +1,10 @@
 """What every benchmark needs: its options, a fresh PostgreSQL database built by the real migrations,
-a flushed Redis, processes of its own started and stopped as groups, a log folder, its header, its
-ratios and its verdict.
+a flushed Redis, processes of its own started and stopped as groups (the Procfile's lines, the
+provisioning stand-in), a log folder, its header, its ratios and its verdict.
 
 A run goes: ``begin`` (header, Ctrl-C handling), then ``logged_run`` around everything it starts
-(``fresh_database``, ``flushed_redis``, ``children``), then ``ratio`` and ``verdict``.
+(``fresh_database``, ``flushed_redis``, ``children``; ``stage`` is all of them), then ``ratio`` and
+``verdict``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,23 @@ from typing import Any, Protocol
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(os.environ.get("HOLDFAST_FIXTURES", ROOT.parent / "shared" / "fixtures"))
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PROCFILE = ROOT / "Procfile"
+PROCFILE_WORKER = ROOT / "Procfile.worker"  # what the Procfile's worker line (honcho) runs
+READY = " ready."  # what a Celery worker logs once it takes tasks
+# Variables that tune Holdfast: dropped from the environment so that the defaults apply.
+TUNING = (
+    "LOG_LEVEL",
+    "HOLD_POLICY",
+    "MAX_WEBHOOK_BYTES",
+    "INBOX_SWEEP_AGE_SECONDS",
+    "SWEEP_INTERVAL_SECONDS",
+    "TICK_INTERVAL_SECONDS",
+    "RECONCILE_INTERVAL_SECONDS",
+    "RECONCILE_LOOKBACK_SECONDS",
+    "TASK_MAX_RETRIES",
+    "REDIS_TLS_VERIFY",
+)
+TUNING_PREFIXES = ("PROVISIONING_", "DYNAMICS_", "STRIPE_")
 
 
 class BenchError(RuntimeError):
@@ -37,6 +55,11 @@ class BenchError(RuntimeError):
 
 
 # --- options ------------------------------------------------------------------------------------
+
+
+def option_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of ``python -m bench.<module>``, described by the first paragraph of its docstring."""
+    return argparse.ArgumentParser(prog=f"python -m bench.{module}", description=(doc or "").split("\n\n")[0])
 
 
 def add_common_options(parser: argparse.ArgumentParser, *, redis_env: str, redis_db: int) -> None:
@@ -135,6 +158,15 @@ def holdfast_env(
     }
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without Holdfast's tuning variables (their defaults apply) and addresses."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in TUNING and not k.startswith(TUNING_PREFIXES) and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+
+
 def free_port() -> int:
     """A port of 127.0.0.1 free at this moment."""
     import socket
@@ -204,6 +236,107 @@ class Child:
         with suppress(ProcessLookupError):  # the leader is gone or stuck; no child outlives it
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+def procfile_lines(procfile: Path = PROCFILE) -> dict[str, str]:
+    """Each line's name and command, in the file's order."""
+    lines = {}
+    for line in procfile.read_text().splitlines():
+        name, _, command = line.partition(":")
+        if command.strip():
+            lines[name] = command.strip()
+    return lines
+
+
+def procfile_line(name: str, procfile: Path = PROCFILE) -> str:
+    """The command of the line named ``name``."""
+    command = procfile_lines(procfile).get(name)
+    if command is None:
+        raise BenchError(f"{procfile.name} has no {name} line")
+    return command
+
+
+def start_command(name: str, command: str, env: Mapping[str, str], log_path: Path) -> Child:
+    """A Procfile command as the platform runs it: by the shell, the venv's ``celery`` and ``gunicorn``
+    first on PATH, its output unbuffered."""
+    path = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return Child(name, ["/bin/sh", "-c", command], {**env, "PATH": path, "PYTHONUNBUFFERED": "1"}, log_path)
+
+
+def start_line(
+    name: str,
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    procfile: Path = PROCFILE,
+    ready: str | None = READY,
+    timeout: float = 90.0,
+) -> Child:
+    """Start the line named ``name`` of ``procfile`` with ``env`` as a ``Child``, and wait until ``ready``
+    is in its output (``None``: do not wait); stopped again when it never is."""
+    child = start_command(f"{procfile.name}'s {name} line", procfile_line(name, procfile), env, log_path)
+    if ready is not None:
+        _wait_or_stop(child, ready, timeout)
+    return child
+
+
+def start_stand_in(log_dir: Path, kind: str = "fast") -> tuple[Child, str]:
+    """The provisioning stand-in (``bench/release_server.py``) in a process of its own, and its URL once
+    it listens."""
+    child = Child(
+        "provisioning stand-in",
+        [sys.executable, "-m", "bench.release_server", "--kind", kind],
+        {**clean_env(), "PYTHONUNBUFFERED": "1"},
+        log_dir / "stand-in.log",
+    )
+    port = _wait_or_stop(child, "listening ", 30).split()[-1]
+    return child, f"http://127.0.0.1:{port}/provision"
+
+
+def _wait_or_stop(child: Child, marker: str, timeout: float) -> str:
+    """The line of the child's output holding ``marker``; the child is stopped when it never comes."""
+    try:
+        return child.wait_for(marker, timeout)
+    except BaseException:
+        child.stop()
+        raise
+
+
+class Worker:
+    """The Procfile's worker: each line of ``Procfile.worker`` (the events and the peers workers) as
+    honcho starts it, each a child of its own, so that both are measured and stopped as groups.
+
+    ``machine`` names the machine it runs on, as a dyno's hostname: its Celery node names (``@%h``),
+    its children's names and its log files say it, so that several can run side by side.
+    """
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path, machine: str | None = None) -> None:
+        self.parts: list[Child] = []
+        for kind, command in procfile_lines(PROCFILE_WORKER).items():
+            if machine is None:
+                name, log_path = f"{kind} worker", log_dir / f"{kind}.log"
+            else:
+                name, log_path = f"{kind}@{machine}", log_dir / f"{kind}-{machine}.log"
+                command = command.replace("@%h", f"@{machine}")
+            self.parts.append(start_command(name, command, env, log_path))
+
+    @property
+    def pgids(self) -> list[int]:
+        return [part.pgid for part in self.parts]
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        for part in self.parts:
+            part.wait_for(READY, timeout)
+
+    def alive(self) -> bool:
+        return all(part.alive() for part in self.parts)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(f"--- {part.name}\n{part.log_tail(lines)}" for part in self.parts)
+
+    def stop(self, grace: float = 10.0) -> None:
+        for part in self.parts:
+            part.stop(grace)
 
 
 class Stoppable(Protocol):
@@ -302,8 +435,21 @@ class Stage:
 
     run: Run
     database_url: str
+    redis_url: str
     redis: Any  # a client of the flushed Redis database
     started: list[Stoppable]
+
+    def holdfast_env(self, **extra: str) -> dict[str, str]:
+        """The environment of a Holdfast process on this stage: every tuning variable at its default, fresh
+        secrets and a Dynamics webhook key; ``extra`` on top."""
+        return holdfast_env(
+            clean_env(),
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            instance_dir=self.run.log_dir / "instance",
+            DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
+            **extra,
+        )
 
 
 @contextmanager
@@ -316,7 +462,7 @@ def stage(name: str, options: argparse.Namespace, started: str) -> Iterator[Stag
         flushed_redis(options.redis) as redis,
         children() as processes,
     ):
-        yield Stage(run, database_url, redis, processes)
+        yield Stage(run, database_url, options.redis, redis, processes)
 
 
 # --- ratios and the verdict ---------------------------------------------------------------------

@@ -49,7 +49,7 @@ VARIANTS: dict[str, str] = {
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("ingest", __doc__)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the three variants (3)")
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per variant and round (8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each measurement (2)")

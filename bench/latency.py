@@ -33,23 +33,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import secrets
 import statistics
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench import infra
-from bench.infra import BenchError, Child
-from bench.release import StandIn, Worker, _clean_env
+from bench.infra import BenchError, Child, Worker
+from bench.release import StandIn
+from bench.worker_log import log_lines, task_step
 from tests import dynamics_bodies
 from tests.stripe_shapes import CURRENT, InvoiceStep, render
 
@@ -59,7 +56,7 @@ PHASES = ("event task taken", "event processed", "dispatch task taken", "arrived
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("latency", __doc__)
     parser.add_argument("--samples", type=int, default=40, help="releases measured per scenario (40)")
     parser.add_argument("--gap", type=float, default=0.3, help="seconds between a sample's steps: light load (0.3)")
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
@@ -270,14 +267,6 @@ def _report(samples: list[Sample], options: argparse.Namespace) -> int:
     return infra.verdict(not reasons, target, reasons)
 
 
-def _procfile_line(name: str) -> str:
-    for line in (infra.ROOT / "Procfile").read_text().splitlines():
-        key, _, command = line.partition(":")
-        if key == name:
-            return command.strip()
-    raise BenchError(f"the Procfile has no {name} line")
-
-
 @dataclass
 class Service:
     """Holdfast as production runs it, beside a provisioning stand-in: its environment and processes."""
@@ -292,35 +281,15 @@ class Service:
         return Peer(f"http://127.0.0.1:{self.port}", self.env)
 
 
-def start_service(stage: infra.Stage, redis_url: str) -> Service:
+def start_service(stage: infra.Stage) -> Service:
     """The stand-in, the Procfile's web line and Procfile.worker with the production settings (only the
     addresses, the secrets and the Dynamics webhook key given); returns once the web answers."""
     started = stage.started
-    stand = Child(
-        "provisioning stand-in",
-        [sys.executable, "-m", "bench.release_server", "--kind", "fast"],
-        {**_clean_env(), "PYTHONUNBUFFERED": "1"},
-        stage.run.log_dir / "stand-in.log",
-    )
+    stand, url = infra.start_stand_in(stage.run.log_dir)
     started.append(stand)
-    url = f"http://127.0.0.1:{stand.wait_for('listening ', 30).split()[-1]}/provision"
     port = str(infra.free_port())
-    env = infra.holdfast_env(
-        _clean_env(),
-        database_url=stage.database_url,
-        redis_url=redis_url,
-        instance_dir=stage.run.log_dir / "instance",
-        DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
-        PROVISIONING_URL=url,
-        PORT=port,
-    )
-    venv_bin = os.path.dirname(sys.executable)
-    web = Child(
-        "web",
-        ["/bin/sh", "-c", _procfile_line("web")],
-        {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"},
-        stage.run.log_dir / "web.log",
-    )
+    env = stage.holdfast_env(PROVISIONING_URL=url, PORT=port)
+    web = infra.start_line("web", env, stage.run.log_dir / "web.log", ready=None)  # ready once /healthz answers
     started.append(web)
     worker = Worker(env, stage.run.log_dir)
     started.append(worker)
@@ -337,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[Sample] = []
     with infra.stage("latency", options, started="web, worker and stand-in") as stage:
         run, database_url = stage.run, stage.database_url
-        service = start_service(stage, options.redis)
+        service = start_service(stage)
         worker, url, port = service.worker, service.stand_in_url, service.port
         peer = service.peer()
         print(f"database: {database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed)")
@@ -375,30 +344,16 @@ def _run(options: argparse.Namespace, peer: Peer, worker: Worker, stand_in: Stan
 # --- where the time goes: the workers' own log lines ------------------------------------------
 
 
-def _log_lines(path: Path) -> list[dict[str, Any]]:
-    lines = []
-    for raw in path.read_text(errors="replace").splitlines():
-        with suppress(ValueError):
-            line = json.loads(raw)
-            if isinstance(line, dict) and "timestamp" in line:
-                line["at"] = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
-                lines.append(line)
-    return lines
-
-
-_TASK = re.compile(r"Task (\S+)\[([0-9a-f-]+)\] (received|succeeded)")
-
-
 def _task_times(lines: list[dict[str, Any]]) -> tuple[dict[str, float], list[tuple[int, str]]]:
     """When each task id was received, and (line index, task id) of each task that succeeded."""
     received: dict[str, float] = {}
     succeeded: list[tuple[int, str]] = []
     for index, line in enumerate(lines):
-        match = _TASK.match(str(line.get("event", "")))
-        if match and match.group(3) == "received":
-            received.setdefault(match.group(2), line["at"])
-        elif match:
-            succeeded.append((index, match.group(2)))
+        step = task_step(line)
+        if step and step.step == "received":
+            received.setdefault(step.task_id, line["at"])
+        elif step:
+            succeeded.append((index, step.task_id))
     return received, succeeded
 
 
@@ -415,7 +370,7 @@ def _steps(lines: list[dict[str, Any]], account_id: str, after: float, event: st
 
 def add_log_phases(samples: list[Sample], log_dir: Path) -> None:
     """Each sample's steps, in seconds after its release was sent, from the events and peers workers' logs."""
-    events, peers = _log_lines(log_dir / "events.log"), _log_lines(log_dir / "peers.log")
+    events, peers = log_lines(log_dir / "events.log"), log_lines(log_dir / "peers.log")
     for sample in samples:
         if sample.scenario != "manual":
             taken = _steps(events, sample.account_id, sample.sent, "event_processed")

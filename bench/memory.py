@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import infra
-from bench.infra import BenchError
+from bench.infra import BenchError, Worker
 from bench.latency import Peer, _invoice_event, start_service
-from bench.release import Worker
 from tests import dynamics_bodies
 
 WEB_LIMIT_MB = 150.0
@@ -46,7 +45,7 @@ MB = 1_000_000
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("memory", __doc__)
     parser.add_argument("--events", type=int, default=10_000, help="Stripe events per lap (10000)")
     parser.add_argument("--orders", type=int, default=1_000, help="orders released per lap (1000)")
     infra.add_common_options(parser, redis_env="HOLDFAST_BENCH_MEMORY_REDIS", redis_db=15)
@@ -163,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     laps: list[list[Resident]] = []
     with infra.stage("memory", options, started="web, worker and stand-in") as stage:
         run = stage.run
-        service = start_service(stage, options.redis)
+        service = start_service(stage)
         web, worker = service.web, service.worker
         peers = [service.peer() for _ in range(4)]
         print(f"database: {stage.database_url.rsplit('/', 1)[1]} (migrated); logs in {run.log_dir}")

@@ -30,8 +30,6 @@ anything near that means the hanging subscriber took the threads).
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import statistics
 import sys
 import time
@@ -41,8 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import infra
-from bench.infra import BenchError, Child
-from bench.release import Worker, _clean_env
+from bench.infra import BenchError, Child, Worker
 from tests import dynamics_bodies
 from tests.subscriber_server import HANG, SubscriberServer, running_subscriber
 
@@ -53,7 +50,7 @@ POLL_SECONDS = 0.002
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.outgoing", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("outgoing", __doc__)
     parser.add_argument("--samples", type=int, default=30, help="holds placed per variant (30)")
     parser.add_argument(
         "--busy", type=int, default=12, help="accounts the hanging subscriber hangs on before the samples (12)"
@@ -197,32 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[Sample] = []
     with infra.stage("outgoing", options, started="workers") as stage:
         run, database_url, started = stage.run, stage.database_url, stage.started
-        env = infra.holdfast_env(
-            _clean_env(),
-            database_url=database_url,
-            redis_url=options.redis,
-            instance_dir=run.log_dir / "instance",
-            DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
-            OUTGOING_ALLOW_HTTP="true",
-        )
+        env = stage.holdfast_env(OUTGOING_ALLOW_HTTP="true")
         env = {k: v for k, v in env.items() if not k.startswith("OUTGOING_") or k == "OUTGOING_ALLOW_HTTP"}
         worker = Worker(env, run.log_dir)
         started.append(worker)
-        venv_bin = str(os.path.dirname(sys.executable))
-        line = next(
-            command
-            for name, _, command in (x.partition(":") for x in (infra.ROOT / "Procfile").read_text().splitlines())
-            if name == "outgoing"
-        )
-        outgoing = Child(
-            "outgoing worker",
-            ["/bin/sh", "-c", line.strip()],
-            {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"},
-            run.log_dir / "outgoing.log",
-        )
+        outgoing = infra.start_line("outgoing", env, run.log_dir / "outgoing.log")
         started.append(outgoing)
         worker.wait_ready(90)
-        outgoing.wait_for(" ready.", 90)
         print(
             f"database: {database_url.rsplit('/', 1)[1]} (migrated), Redis {options.redis} (flushed); "
             f"logs in {run.log_dir}"

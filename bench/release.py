@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -45,31 +44,16 @@ from typing import Any
 
 from bench import cpu, infra
 from bench.baselines import plain_loop
-from bench.infra import BenchError, Child
+from bench.infra import BenchError, Child, Worker
 from tests import dynamics_bodies
 
 TARGET = 0.5  # release rate / plain loop rate, from the issue
 POLL_SECONDS = 0.02
 MAX_ROUND_ATTEMPTS = 5  # a round disturbed by bench.ingest starting meanwhile is measured again
-PROCFILE_WORKER = infra.ROOT / "Procfile.worker"  # what the Procfile's worker line (honcho) runs
-# Variables that tune Holdfast: dropped from the environment so that the defaults apply.
-TUNING = (
-    "LOG_LEVEL",
-    "HOLD_POLICY",
-    "MAX_WEBHOOK_BYTES",
-    "INBOX_SWEEP_AGE_SECONDS",
-    "SWEEP_INTERVAL_SECONDS",
-    "TICK_INTERVAL_SECONDS",
-    "RECONCILE_INTERVAL_SECONDS",
-    "RECONCILE_LOOKBACK_SECONDS",
-    "TASK_MAX_RETRIES",
-    "REDIS_TLS_VERIFY",
-)
-TUNING_PREFIXES = ("PROVISIONING_", "DYNAMICS_", "STRIPE_")
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.release", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("release", __doc__)
     parser.add_argument("--orders", type=int, default=1000, help="awaiting orders released per round (1000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of release and plain loop, interleaved (3)")
     parser.add_argument(
@@ -115,44 +99,6 @@ def _empty_tables(engine: Any) -> None:
             connection.execute(delete(table))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
-
-
-# --- processes: the provisioning stand-in and the worker ---------------------------------------
-
-
-class Worker:
-    """The Procfile's worker: each line of ``Procfile.worker`` (the events and the peers workers) as
-    honcho starts it, each a child of its own, so that both are measured and stopped as groups."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        venv_bin = str(Path(sys.executable).parent)
-        # The lines name `celery`: the venv's.
-        env = {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
-        self.parts: list[Child] = []
-        for line in PROCFILE_WORKER.read_text().splitlines():
-            name, _, command = line.partition(":")
-            if command.strip():
-                self.parts.append(
-                    Child(f"{name} worker", ["/bin/sh", "-c", command.strip()], env, log_dir / f"{name}.log")
-                )
-
-    @property
-    def pgids(self) -> list[int]:
-        return [part.pgid for part in self.parts]
-
-    def wait_ready(self, timeout: float) -> None:
-        for part in self.parts:
-            part.wait_for(" ready.", timeout)
-
-    def alive(self) -> bool:
-        return all(part.alive() for part in self.parts)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(f"--- {part.name}\n{part.log_tail(lines)}" for part in self.parts)
-
-    def stop(self, grace: float = 10.0) -> None:
-        for part in self.parts:
-            part.stop(grace)
 
 
 # --- one round --------------------------------------------------------------------------------
@@ -436,14 +382,6 @@ def _wait_for_other_benchmarks() -> None:
         time.sleep(5)
 
 
-def _clean_env() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if k not in TUNING and not k.startswith(TUNING_PREFIXES) and k not in ("DATABASE_URL", "REDIS_URL")
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     options = _options(argv)
     for name in (dynamics_bodies.ACCOUNT_CREATE, dynamics_bodies.ACCOUNT_UPDATE):
@@ -457,23 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     measures: list[Measure] = []
     with infra.stage("release", options, started="worker and stand-in") as stage:
         run, database_url, started = stage.run, stage.database_url, stage.started
-        server = Child(
-            "provisioning stand-in",
-            [sys.executable, "-m", "bench.release_server", "--kind", options.server],
-            {**_clean_env(), "PYTHONUNBUFFERED": "1"},
-            run.log_dir / "stand-in.log",
-        )
+        server, url = infra.start_stand_in(run.log_dir, options.server)
         started.append(server)
-        port = server.wait_for("listening ", 30).split()[-1]
-        url = f"http://127.0.0.1:{port}/provision"
-        env = infra.holdfast_env(
-            _clean_env(),
-            database_url=database_url,
-            redis_url=options.redis,
-            instance_dir=run.log_dir / "instance",
-            DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
-            PROVISIONING_URL=url,
-        )
+        env = stage.holdfast_env(PROVISIONING_URL=url)
         worker = Worker(env, run.log_dir)
         started.append(worker)
         worker.wait_ready(90)

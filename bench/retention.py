@@ -60,7 +60,7 @@ print("purged " + json.dumps({"rows": purged.rows, "batches": purged.batches, "s
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.retention", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("retention", __doc__)
     parser.add_argument("--accounts", type=int, default=10_000, help="accounts in the book (10000)")
     parser.add_argument("--inbox", type=int, default=1_000_000, help="old ended inbox rows to purge (1000000)")
     parser.add_argument("--rate", type=float, default=50.0, help="webhooks a second, in all (50)")

@@ -30,15 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import infra
-from bench.infra import BenchError, Child
-from bench.release import PROCFILE_WORKER, StandIn, _clean_env, _empty_tables, _exactly_once
+from bench.infra import BenchError, Worker
+from bench.release import StandIn, _empty_tables, _exactly_once
 from tests import dynamics_bodies
 
 POLL_SECONDS = 0.05
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.scale_out", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("scale_out", __doc__)
     parser.add_argument("--accounts", type=int, default=100, help="accounts released at once (100)")
     parser.add_argument("--orders", type=int, default=50, help="orders of each account (50)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of one and two machines (2)")
@@ -47,35 +47,6 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     if options.accounts < 1 or options.orders < 1 or options.rounds < 1:
         parser.error("--accounts, --orders and --rounds must be at least 1")
     return options
-
-
-class Machine:
-    """``Procfile.worker`` as one machine runs it: each line a process group, named for the machine."""
-
-    def __init__(self, name: str, env: dict[str, str], log_dir: Any) -> None:
-        import os
-
-        venv_bin = os.path.dirname(sys.executable)
-        env = {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
-        self.parts = []
-        for line in PROCFILE_WORKER.read_text().splitlines():
-            kind, _, command = line.partition(":")
-            if command.strip():
-                command = command.strip().replace("@%h", f"@{name}")
-                self.parts.append(
-                    Child(f"{kind}@{name}", ["/bin/sh", "-c", command], env, log_dir / f"{kind}-{name}.log")
-                )
-
-    def wait_ready(self) -> None:
-        for part in self.parts:
-            part.wait_for(" ready.", 90)
-
-    def alive(self) -> bool:
-        return all(part.alive() for part in self.parts)
-
-    def stop(self) -> None:
-        for part in self.parts:
-            part.stop()
 
 
 @dataclass(frozen=True)
@@ -148,10 +119,10 @@ def _round(
 ) -> Measure:
     folder = log_dir / f"{variant}-{number}"
     folder.mkdir(exist_ok=True)
-    machines = [Machine(name, env, folder) for name in ("a", "b")[: 1 if variant == "one" else 2]]
+    machines = [Worker(env, folder, machine=name) for name in ("a", "b")[: 1 if variant == "one" else 2]]
     try:
         for machine in machines:
-            machine.wait_ready()
+            machine.wait_ready(90)
 
         def alive() -> bool:
             return all(m.alive() for m in machines)
@@ -176,28 +147,13 @@ def _round(
 
 
 def main(argv: list[str] | None = None) -> int:
-    import secrets
-
     options = _options(argv)
     infra.begin("scale-out")
     measures: list[Measure] = []
     with infra.stage("scale_out", options, started="workers and stand-in") as stage:
-        stand = Child(
-            "provisioning stand-in",
-            [sys.executable, "-m", "bench.release_server", "--kind", "fast"],
-            {**_clean_env(), "PYTHONUNBUFFERED": "1"},
-            stage.run.log_dir / "stand-in.log",
-        )
+        stand, url = infra.start_stand_in(stage.run.log_dir)
         stage.started.append(stand)
-        url = f"http://127.0.0.1:{stand.wait_for('listening ', 30).split()[-1]}/provision"
-        env = infra.holdfast_env(
-            _clean_env(),
-            database_url=stage.database_url,
-            redis_url=options.redis,
-            instance_dir=stage.run.log_dir / "instance",
-            DYNAMICS_WEBHOOK_KEY="bench-dyn-" + secrets.token_hex(8),
-            PROVISIONING_URL=url,
-        )
+        env = stage.holdfast_env(PROVISIONING_URL=url)
         book = Book(env)
         stand_in = StandIn(url)
         print(f"database: {stage.database_url.rsplit('/', 1)[1]} (migrated); logs in {stage.run.log_dir}")

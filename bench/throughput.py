@@ -28,29 +28,25 @@ import argparse
 import collections
 import cProfile
 import json
-import os
 import pstats
-import re
 import statistics
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench import cpu, infra
 from bench.infra import BenchError, Child
 from bench.latency import _invoice_event
-from bench.release import PROCFILE_WORKER, _clean_env
+from bench.worker_log import log_lines, task_step
 
 TARGET = 0.5
 NOOP = "holdfast.bench.noop"  # bench.noop_worker's task (importing that module starts a worker's app)
-_TASK = re.compile(r"Task (\S+)\[[0-9a-f-]+\] (received|succeeded)")
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("throughput", __doc__)
     parser.add_argument("--accounts", type=int, default=2000, help="accounts, two events each, per round (2000)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of events and no-op (2)")
     parser.add_argument(
@@ -77,25 +73,10 @@ class Measure:
         return self.tasks / self.seconds
 
 
-def _events_line() -> str:
-    for line in PROCFILE_WORKER.read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name == "events":
-            return command.strip()
-    raise BenchError("Procfile.worker has no events line")
-
-
 def _worker(env: dict[str, str], log: Path, module: str) -> Child:
-    command = _events_line()
-    if module != "tasks.worker":
-        command = command.replace("-A tasks.worker", f"-A {module}")
-    venv_bin = os.path.dirname(sys.executable)
-    return Child(
-        f"events worker ({module})",
-        ["/bin/sh", "-c", command],
-        {**env, "PATH": venv_bin + os.pathsep + env.get("PATH", ""), "PYTHONUNBUFFERED": "1"},
-        log,
-    )
+    """Procfile.worker's events line, its Celery app ``module``'s."""
+    command = infra.procfile_line("events", infra.PROCFILE_WORKER).replace("-A tasks.worker", f"-A {module}")
+    return infra.start_command(f"events worker ({module})", command, env, log)
 
 
 def _span(log: Path, task: str, expected: int, worker: Child, timeout: float) -> float:
@@ -105,20 +86,14 @@ def _span(log: Path, task: str, expected: int, worker: Child, timeout: float) ->
     while True:
         first = last = None
         done = 0
-        for raw in log.read_text(errors="replace").splitlines():
-            if task not in raw:
+        for line in log_lines(log, containing=task):
+            step = task_step(line)
+            if step is None or step.task != task:
                 continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue
-            match = _TASK.match(str(line.get("event", "")))
-            if not match or match.group(1) != task:
-                continue
-            at = datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")).timestamp()
-            if match.group(2) == "received" and first is None:
+            at: float = line["at"]
+            if step.step == "received" and first is None:
                 first = at
-            elif match.group(2) == "succeeded":
+            elif step.step == "succeeded":
                 done += 1
                 last = at
         if done >= expected and first is not None and last is not None:
@@ -194,7 +169,7 @@ def _measure(variant: str, number: int, tasks: int, env: dict[str, str], log_dir
     log = log_dir / f"{variant}-{number}.log"
     worker = _worker(env, log, module)
     try:
-        worker.wait_for(" ready.", 90)
+        worker.wait_for(infra.READY, 90)
         group = worker.pgid
         cpu_before, pg_before = cpu.group_seconds([group])[group], cpu.postgres_seconds()
         seconds = _span(log, task, tasks, worker, timeout=60 + tasks / 10)
@@ -211,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     infra.begin("throughput")
     measures: list[Measure] = []
     with infra.stage("throughput", options, started="workers") as stage:
-        env = infra.holdfast_env(
-            _clean_env(), database_url=stage.database_url, redis_url=options.redis, instance_dir=stage.run.log_dir
-        )
+        env = stage.holdfast_env()
         book = Book(env)
         from adapters.broker import QUEUE_EVENTS
 
@@ -269,9 +242,7 @@ def profile(options: argparse.Namespace) -> int:
 
     infra.begin("throughput (profile)")
     with infra.stage("profile", options, started="nothing") as stage:
-        env = infra.holdfast_env(
-            _clean_env(), database_url=stage.database_url, redis_url=options.redis, instance_dir=stage.run.log_dir
-        )
+        env = stage.holdfast_env()
         book = Book(env)
         c = book.container
         stored = book.store(options.accounts, 1)

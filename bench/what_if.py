@@ -59,7 +59,7 @@ PLAIN_READS = (
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.what_if", description=__doc__.split("\n\n")[0])
+    parser = infra.option_parser("what_if", __doc__)
     parser.add_argument("--accounts", type=int, default=100_000, help="accounts in the book (100000)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of what-if and select, interleaved (3)")
     parser.add_argument(
