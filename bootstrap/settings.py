@@ -194,6 +194,9 @@ def _dynamics_settings(env: Mapping[str, str], embedded: bool) -> dict[str, Any]
             "Dynamics 365 is configured but POST /webhooks/dynamics has no authentication: set DYNAMICS_WEBHOOK_KEY "
             "(WebhookKey, sent as ?code=) or DYNAMICS_WEBHOOK_HEADER ('Name: value', HttpHeader)."
         )
+    authority_url = get("DYNAMICS_AUTHORITY_URL") or "https://login.microsoftonline.com"
+    if not authority_url.startswith("https://"):
+        raise ConfigurationError("DYNAMICS_AUTHORITY_URL must be an https:// address: tokens are asked for there.")
     app_user = get("DYNAMICS_APP_USER_ID")
     return {
         "dynamics_webhook_key": key,
@@ -203,7 +206,7 @@ def _dynamics_settings(env: Mapping[str, str], embedded: bool) -> dict[str, Any]
         "dynamics_tenant_id": get("DYNAMICS_TENANT_ID"),
         "dynamics_client_id": get("DYNAMICS_CLIENT_ID"),
         "dynamics_client_secret": get("DYNAMICS_CLIENT_SECRET"),
-        "dynamics_authority_url": (get("DYNAMICS_AUTHORITY_URL") or "https://login.microsoftonline.com").rstrip("/"),
+        "dynamics_authority_url": authority_url.rstrip("/"),
         "dynamics_app_user_id": app_user.lower() if app_user else None,
     }
 

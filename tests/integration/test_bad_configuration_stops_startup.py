@@ -82,6 +82,10 @@ def test_a_wrong_policy_file_stops_the_process_naming_the_line_and_the_problem(
             {**BASE, "DYNAMICS_API_URL": "https://crm.example", "DYNAMICS_TENANT_ID": "t"},
             "DYNAMICS_CLIENT_ID, DYNAMICS_CLIENT_SECRET is not",
         ),
+        (
+            {**BASE, "DYNAMICS_AUTHORITY_URL": "http://login.example"},
+            "DYNAMICS_AUTHORITY_URL must be an https:// address",
+        ),
     ],
 )
 def test_a_configuration_that_cannot_work_stops_the_web_process_with_a_sentence(

@@ -630,7 +630,7 @@ def test_settings_come_from_the_dynamics_variables_and_keep_the_secret_out_of_re
     assert web_api_settings(required) is None
     with pytest.raises(ConfigurationError, match="DYNAMICS_CLIENT_SECRET"):
         web_api_settings({**env, "DYNAMICS_CLIENT_SECRET": ""})
-    with pytest.raises(ValueError, match="https"):
+    with pytest.raises(ConfigurationError, match="DYNAMICS_AUTHORITY_URL must be an https:// address"):
         web_api_settings({**env, "DYNAMICS_AUTHORITY_URL": "http://127.0.0.1:8080"})
 
 

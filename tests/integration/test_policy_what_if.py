@@ -160,6 +160,26 @@ def test_a_stricter_candidate_places_holds_and_parks_orders(
             {"dispute": {"release_on": ["won", "maybe"]}}, '[dispute]\nrelease_on = ["won", "maybe"]\n', id="status"
         ),
         pytest.param({"non_payment": 3}, "non_payment = 3\n", id="not-a-table"),
+        pytest.param(
+            {"non_payment": {"good_standing": {"invoices_paid_on_time": -1}}},
+            "[non_payment.good_standing]\ninvoices_paid_on_time = -1\n",
+            id="good-standing-negative",
+        ),
+        pytest.param(
+            {"non_payment": {"good_standing": {"months": "twelve"}}},
+            '[non_payment.good_standing]\nmonths = "twelve"\n',
+            id="good-standing-months-text",
+        ),
+        pytest.param(
+            {"non_payment": {"good_standing": {"extra_hours": 24}}},
+            "[non_payment.good_standing]\nextra_hours = 24\n",
+            id="good-standing-unknown-key",
+        ),
+        pytest.param(
+            {"non_payment": {"good_standing": True}},
+            "[non_payment]\ngood_standing = true\n",
+            id="good-standing-true",
+        ),
     ],
 )
 def test_a_bad_candidate_is_400_with_the_sentence_a_bad_policy_file_gets(
