@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, getcontext
 
 # Stripe's zero-decimal and three-decimal currencies (https://docs.stripe.com/currencies).
 _ZERO_DECIMAL = frozenset(
@@ -59,5 +59,8 @@ def from_minor_units(amount: int, currency: str | None) -> Decimal:
 
 def format_amount(amount: Decimal, currency: str | None = None) -> str:
     """A decimal string in major units with the currency's number of places ("1250.00")."""
-    places = Decimal(1).scaleb(-exponent(currency))
-    return str(amount.quantize(places))
+    places = exponent(currency)
+    # Precision for every digit of the amount and its places: a large amount is never refused.
+    context = getcontext().copy()
+    context.prec = max(context.prec, amount.adjusted() + 1 + places)
+    return str(amount.quantize(Decimal(1).scaleb(-places), context=context))

@@ -124,6 +124,9 @@ def test_stripes_minor_units_become_exact_major_units_by_the_currencys_places(
         ("1250", "jpy", "1250"),
         ("1.25", "kwd", "1.250"),
         ("-5", "usd", "-5.00"),
+        ("1" * 27, "usd", "1" * 27 + ".00"),  # more digits than the default context's 28: still exact
+        ("9" * 40 + ".125", "kwd", "9" * 40 + ".125"),
+        ("0.005", "usd", "0.00"),  # half to even, as before
     ],
 )
 def test_an_amount_is_written_with_exactly_its_currencys_places(amount: str, currency: str | None, text: str) -> None:
