@@ -32,6 +32,7 @@ what-if found what the book holds, 1 when it did not, 2 when the run could not b
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -67,7 +68,7 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--pg",
-        default=infra.DEFAULT_PG,
+        default=os.environ.get("HOLDFAST_BENCH_PG", infra.DEFAULT_PG),
         help="an administrative PostgreSQL URL; a fresh database is created beside it (env HOLDFAST_BENCH_PG)",
     )
     options = parser.parse_args(argv)
